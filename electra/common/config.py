@@ -1,0 +1,267 @@
+"""`ElectraConfig`: the model hyper-parameters, read from and written to HF `config.json`.
+
+Matches `transformers.ElectraConfig` (4.57) field for field and default for default
+(REFERENCE section 1), so a `config.json` written by either library is read by the other
+to equal values. Keys this class does not know (`architectures`, `transformers_version`,
+`torch_dtype`, ...) are kept in `extra` and written back on save.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from electra.common.files import atomic_write_text
+
+CONFIG_NAME = "config.json"
+
+# Activation names every backend implements (a subset of HF's ACT2FN, covering every
+# ELECTRA checkpoint we know of).
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish", "tanh", "sigmoid")
+POSITION_EMBEDDING_TYPES = ("absolute", "relative_key", "relative_key_query")
+SUMMARY_TYPES = ("first", "last", "mean", "cls_index")
+PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
+
+# Configurations whose float32 parameters would exceed this many bytes are refused at
+# construction, before any backend allocates a tensor (a typo such as hidden_size=76800
+# should be an error, not an out-of-memory crash). 64 GiB = 16 billion parameters.
+MAX_PARAMETER_BYTES = 64 * 2**30
+
+
+@dataclass
+class ElectraConfig:
+    """Hyper-parameters of an ELECTRA network (discriminator or generator).
+
+    Defaults equal HF's, which are the sizes of electra-small-discriminator.
+    """
+
+    vocab_size: int = 30522  # V: rows of the word-embedding table
+    embedding_size: int = 128  # E: width of the embedding tables
+    hidden_size: int = 256  # H: width of the transformer
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 4  # N; head dim D = H // N
+    intermediate_size: int = 1024  # I: feed-forward width
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512  # P
+    type_vocab_size: int = 2  # T
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    summary_type: str = "first"  # multiple-choice head: which token summarises a sequence
+    summary_use_proj: bool = True
+    summary_activation: str | None = "gelu"
+    summary_last_dropout: float = 0.1
+    pad_token_id: int = 0
+    position_embedding_type: str = "absolute"
+    use_cache: bool = True
+    classifier_dropout: float | None = None  # None: use hidden_dropout_prob
+    # Inherited from HF's PretrainedConfig.
+    id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    tie_word_embeddings: bool = True
+    is_decoder: bool = False
+    add_cross_attention: bool = False
+    problem_type: str | None = None
+    # Keys of a config.json this class does not model, kept for the round trip.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
+        self.validate()
+
+    # ----------------------------------------------------------------- derived sizes
+    @property
+    def num_labels(self) -> int:
+        return len(self.id2label)
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {label: i for i, label in self.id2label.items()}
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @property
+    def has_embeddings_project(self) -> bool:
+        return self.embedding_size != self.hidden_size
+
+    @property
+    def classifier_dropout_prob(self) -> float:
+        """Dropout rate of the classification heads (HF: `classifier_dropout` or hidden)."""
+        if self.classifier_dropout is not None:
+            return self.classifier_dropout
+        return self.hidden_dropout_prob
+
+    def num_parameters(self) -> int:
+        """Parameters of the bare `ElectraModel` (no head), counted from the sizes."""
+        V, E, H, I = self.vocab_size, self.embedding_size, self.hidden_size, self.intermediate_size
+        P, T = self.max_position_embeddings, self.type_vocab_size
+        embeddings = (V + P + T) * E + 2 * E
+        project = E * H + H if self.has_embeddings_project else 0
+        attention = 4 * (H * H + H) + 2 * H
+        if self.position_embedding_type != "absolute":
+            attention += (2 * P - 1) * self.head_dim
+        layer = attention + (H * I + I) + (I * H + H) + 2 * H
+        if self.add_cross_attention:
+            layer += 4 * (H * H + H) + 2 * H
+        return embeddings + project + self.num_hidden_layers * layer
+
+    # ----------------------------------------------------------------- validation
+    def validate(self) -> None:
+        """Raise `ValueError` naming the first field whose value is not usable."""
+        positive = (
+            "vocab_size", "embedding_size", "hidden_size", "num_hidden_layers",
+            "num_attention_heads", "intermediate_size", "max_position_embeddings",
+            "type_vocab_size",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"ElectraConfig.{name} must be a positive int, got {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"ElectraConfig.hidden_size ({self.hidden_size}) must be divisible by "
+                f"num_attention_heads ({self.num_attention_heads})"
+            )
+        _check_choice("hidden_act", self.hidden_act, ACTIVATIONS)
+        _check_choice("position_embedding_type", self.position_embedding_type, POSITION_EMBEDDING_TYPES)
+        _check_choice("summary_type", self.summary_type, SUMMARY_TYPES)
+        _check_choice("problem_type", self.problem_type, PROBLEM_TYPES)
+        if self.summary_activation is not None:
+            _check_choice("summary_activation", self.summary_activation, ACTIVATIONS)
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "summary_last_dropout", "classifier_dropout"):
+            value = getattr(self, name)
+            if value is None and name == "classifier_dropout":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"ElectraConfig.{name} must be a number in [0, 1), got {value!r}")
+        for name in ("initializer_range", "layer_norm_eps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+                raise ValueError(f"ElectraConfig.{name} must be a positive finite number, got {value!r}")
+        if isinstance(self.pad_token_id, bool) or not isinstance(self.pad_token_id, int) or not 0 <= self.pad_token_id < self.vocab_size:
+            raise ValueError(
+                f"ElectraConfig.pad_token_id must be an int in [0, vocab_size={self.vocab_size}), got {self.pad_token_id!r}"
+            )
+        for name in ("summary_use_proj", "use_cache", "tie_word_embeddings", "is_decoder", "add_cross_attention"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"ElectraConfig.{name} must be a bool, got {getattr(self, name)!r}")
+        if self.add_cross_attention and not self.is_decoder:
+            raise ValueError("ElectraConfig.add_cross_attention=True requires is_decoder=True")
+        if self.num_labels < 1:
+            raise ValueError("ElectraConfig.id2label must name at least one label")
+        if sorted(self.id2label) != list(range(self.num_labels)):
+            raise ValueError(f"ElectraConfig.id2label keys must be 0..num_labels-1, got {sorted(self.id2label)}")
+        n_bytes = 4 * self.num_parameters()
+        if n_bytes > MAX_PARAMETER_BYTES:
+            raise ValueError(
+                f"ElectraConfig sizes need {n_bytes / 2**30:.1f} GiB of float32 parameters "
+                f"(vocab_size={self.vocab_size}, embedding_size={self.embedding_size}, "
+                f"hidden_size={self.hidden_size}, num_hidden_layers={self.num_hidden_layers}, "
+                f"intermediate_size={self.intermediate_size}), over the bound of "
+                f"{MAX_PARAMETER_BYTES / 2**30:.0f} GiB"
+            )
+
+    def replace(self, **changes: Any) -> "ElectraConfig":
+        """A validated copy with some fields changed (`num_labels=` is accepted too)."""
+        if "num_labels" in changes:
+            changes["id2label"] = {i: f"LABEL_{i}" for i in range(changes.pop("num_labels"))}
+        return dataclasses.replace(self, **changes)
+
+    # ----------------------------------------------------------------- dict / json
+    def to_dict(self) -> dict[str, Any]:
+        """The `config.json` content: HF's keys and layout, unknown keys kept."""
+        out: dict[str, Any] = dict(self.extra)
+        for f in dataclasses.fields(self):
+            if f.name in ("extra", "id2label"):
+                continue
+            out[f.name] = getattr(self, f.name)
+        out["id2label"] = {str(i): label for i, label in self.id2label.items()}
+        out["label2id"] = self.label2id
+        out["model_type"] = "electra"
+        return dict(sorted(out.items()))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "ElectraConfig":
+        """Build from a `config.json` dict; unknown keys go to `extra`."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        if data.get("model_type", "electra") != "electra":
+            raise ValueError(f"{source}: model_type is {data['model_type']!r}, expected 'electra'")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in known:
+                kwargs[key] = value
+            elif key not in ("label2id", "num_labels", "model_type"):
+                extra[key] = value
+        if "id2label" not in kwargs and "num_labels" in data:
+            n = data["num_labels"]
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"{source}: num_labels must be a positive int, got {n!r}")
+            kwargs["id2label"] = {i: f"LABEL_{i}" for i in range(n)}
+        if "id2label" in kwargs:
+            id2label = kwargs["id2label"]
+            try:
+                kwargs["id2label"] = {int(k): v for k, v in dict(id2label).items()}
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{source}: id2label must map integer ids to names, got {id2label!r}") from err
+        for key, value in kwargs.items():
+            # JSON has no int/float distinction for whole numbers like 1e-12 written as 0;
+            # accept ints where floats are expected.
+            if isinstance(value, int) and not isinstance(value, bool) and cls.__dataclass_fields__[key].type in ("float", "float | None"):
+                kwargs[key] = float(value)
+        try:
+            return cls(**kwargs, extra=extra)
+        except ValueError as err:
+            raise ValueError(f"{source}: {err}") from None
+        except TypeError as err:  # a value of a type no comparison accepts (a list, a dict)
+            raise ValueError(f"{source}: a field has the wrong type ({err})") from None
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> "ElectraConfig":
+        """Read `config.json` from a directory, or a JSON file given directly."""
+        path = Path(path)
+        file = path / CONFIG_NAME if path.is_dir() else path
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no config file at {file}") from None
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{file}: not UTF-8 text ({err})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{file}: not valid JSON ({err})") from None
+        return cls.from_dict(data, source=str(file))
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        """Write `config.json` into `directory` (created if needed), atomically."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        file = directory / CONFIG_NAME
+        atomic_write_text(file, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return file
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    # ----------------------------------------------------------------- presets
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> "ElectraConfig":
+        """A published size by name (see `electra.common.presets.PRESETS`)."""
+        from electra.common.presets import preset_config
+
+        return preset_config(name, **changes)
+
+
+def _check_choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"ElectraConfig.{name} must be one of {list(choices)}, got {value!r}")

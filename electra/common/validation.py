@@ -1,0 +1,126 @@
+"""Input checks shared by the three backends, on shapes and plain numbers only.
+
+Each backend calls these at its public boundary with static shapes (tuples) and, for
+value ranges, the minimum and maximum it computed in its own framework. The messages
+are the same in every backend: they name the argument, what it was and what was expected.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from electra.common.config import ElectraConfig
+
+Shape = Sequence[int | None]
+
+
+def check_inputs(
+    config: ElectraConfig,
+    *,
+    input_ids: Shape | None,
+    inputs_embeds: Shape | None = None,
+    attention_mask: Shape | None = None,
+    token_type_ids: Shape | None = None,
+    position_ids: Shape | None = None,
+    past_length: int = 0,
+) -> tuple[int | None, int | None]:
+    """Check the shapes of a forward call; return (B, L).
+
+    Args:
+        input_ids: shape of the token ids (B, L), or None when `inputs_embeds` is given.
+        inputs_embeds: shape (B, L, E), or None.
+        attention_mask: shape (B, past_length + L), or None.
+        token_type_ids, position_ids: shape (B, L), or None.
+        past_length: number of cached positions before this call (decoder only).
+    Raises:
+        ValueError: naming the argument whose shape is wrong.
+    """
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("pass exactly one of input_ids and inputs_embeds, got " + ("both" if input_ids is not None else "neither"))
+    if input_ids is not None:
+        if len(input_ids) != 2:
+            raise ValueError(f"input_ids must have shape (batch, length), got shape {tuple(input_ids)}")
+        batch, length = input_ids
+    else:
+        if len(inputs_embeds) != 3 or (inputs_embeds[2] is not None and inputs_embeds[2] != config.embedding_size):
+            raise ValueError(
+                f"inputs_embeds must have shape (batch, length, embedding_size={config.embedding_size}), "
+                f"got shape {tuple(inputs_embeds)}"
+            )
+        batch, length = inputs_embeds[0], inputs_embeds[1]
+    if length is not None and past_length + length > config.max_position_embeddings:
+        raise ValueError(
+            f"sequence length {past_length + length}"
+            + (f" ({past_length} cached + {length} new)" if past_length else "")
+            + f" exceeds max_position_embeddings={config.max_position_embeddings}"
+        )
+    if length is not None and length < 1:
+        raise ValueError(f"input sequences must hold at least one position, got length {length}")
+    for name, shape, expected in (
+        ("attention_mask", attention_mask, (batch, None if length is None else past_length + length)),
+        ("token_type_ids", token_type_ids, (batch, length)),
+        ("position_ids", position_ids, (batch, length)),
+    ):
+        if shape is None:
+            continue
+        if name == "position_ids" and len(shape) == 1:  # HF also takes one row for the whole batch
+            shape = (batch, shape[0])
+        if not _compatible(shape, expected):
+            raise ValueError(f"{name} must have shape {_fmt(expected)}, got shape {tuple(shape)}")
+    return batch, length
+
+
+def check_range(name: str, low: int, high: int, limit: int, limit_name: str) -> None:
+    """Raise unless every value lies in [0, limit): `low`/`high` are the observed min/max."""
+    if low < 0 or high >= limit:
+        raise ValueError(f"{name} must lie in [0, {limit_name}={limit}), got values in [{low}, {high}]")
+
+
+def check_token_ranges(config: ElectraConfig, ids: tuple[int, int] | None = None, types: tuple[int, int] | None = None, positions: tuple[int, int] | None = None) -> None:
+    """Range checks of (min, max) pairs for input_ids, token_type_ids and position_ids."""
+    if ids is not None:
+        check_range("input_ids", *ids, config.vocab_size, "vocab_size")
+    if types is not None:
+        check_range("token_type_ids", *types, config.type_vocab_size, "type_vocab_size")
+    if positions is not None:
+        check_range("position_ids", *positions, config.max_position_embeddings, "max_position_embeddings")
+
+
+def check_head_mask(config: ElectraConfig, head_mask: Shape | None) -> None:
+    """`head_mask` is (N,) for all layers or (num_layers, N)."""
+    if head_mask is None:
+        return
+    N, layers = config.num_attention_heads, config.num_hidden_layers
+    if tuple(head_mask) not in ((N,), (layers, N)):
+        raise ValueError(f"head_mask must have shape ({N},) or ({layers}, {N}), got shape {tuple(head_mask)}")
+
+
+def check_labels(name: str, shape: Shape, expected: Shape) -> None:
+    """Labels (or start/end positions) must have the shape the head's loss expects."""
+    if not _compatible(shape, expected):
+        raise ValueError(f"{name} must have shape {_fmt(expected)}, got shape {tuple(shape)}")
+
+
+def label_shape(architecture: str, config: ElectraConfig, batch: int | None, length: int | None, float_labels: bool = False) -> tuple:
+    """The label shape each head's loss expects (multi-label classification takes (B, num_labels))."""
+    if architecture in ("ElectraForPreTraining", "ElectraForMaskedLM", "ElectraForCausalLM", "ElectraForTokenClassification"):
+        return (batch, length)
+    if architecture == "ElectraForSequenceClassification":
+        if config.num_labels == 1:
+            return (batch,)
+        multi_label = config.problem_type == "multi_label_classification" or (config.problem_type is None and float_labels)
+        return (batch, config.num_labels) if multi_label else (batch,)
+    if architecture in ("ElectraForMultipleChoice", "ElectraForQuestionAnswering"):
+        return (batch,)
+    raise ValueError(f"{architecture} takes no labels")
+
+
+def _compatible(shape: Shape, expected: Shape) -> bool:
+    shape = tuple(shape)
+    if len(shape) != len(expected):
+        return False
+    return all(a is None or b is None or a == b for a, b in zip(shape, expected))
+
+
+def _fmt(shape: Shape) -> str:
+    return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
