@@ -78,7 +78,8 @@ class PretrainingBatches:
     ):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
-        for name, value in [("batch_size", batch_size), ("eval_every", eval_every), ("shuffle_buffer", shuffle_buffer)]:
+        sizes = {"batch_size": batch_size, "eval_every": eval_every, "shuffle_buffer": shuffle_buffer}
+        for name, value in sizes.items():
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
         if eval_every == 1 and split == "train":
@@ -145,7 +146,7 @@ class PretrainingBatches:
                     if pending == self.batch_size:
                         batch = {key: np.concatenate([piece[key] for piece in pieces]) for key in pieces[0]}
                         pieces, pending, batches = [], 0, batches + 1
-                        self._state = {"epoch": epoch, "window": window, "start": start, "taken": taken, "batches": batches}
+                        self._state = dict(epoch=epoch, window=window, start=start, taken=taken, batches=batches)
                         yield self._masked(batch, batches - 1)
                 taken = 0
             if whole_epoch and epoch_examples < self.batch_size:
@@ -157,7 +158,9 @@ class PretrainingBatches:
                 return
             epoch, window, start = epoch + 1, 0, None
 
-    def _windows(self, epoch: int, window: int, start: list[int] | None) -> Iterator[tuple[int, list[int] | None, dict]]:
+    def _windows(
+        self, epoch: int, window: int, start: list[int] | None
+    ) -> Iterator[tuple[int, list[int] | None, dict[str, np.ndarray]]]:
         """(window number, its first document start, its examples) from `start` to the epoch's end.
 
         A window is whole documents gathered until they pack into `shuffle_buffer` examples;

@@ -121,7 +121,9 @@ def _lines(path: Path, offset: int) -> Iterator[tuple[str, int]]:
         for raw in handle:
             nul = raw.find(b"\0")
             if nul >= 0:
-                raise ValueError(f"{path}: binary data (NUL byte) at byte offset {offset + nul}; expected UTF-8 text")
+                raise ValueError(
+                    f"{path}: binary data (NUL byte) at byte offset {offset + nul}; expected UTF-8 text"
+                )
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -158,7 +160,9 @@ def _json_lines_documents(path: Path, offset: int) -> Iterator[tuple[str, int]]:
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: invalid JSON at byte offset {line_offset}: {error}") from None
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise ValueError(f'{path}: the JSON line at byte offset {line_offset} is not an object with a string "text"')
+            raise ValueError(
+                f'{path}: the JSON line at byte offset {line_offset} is not an object with a string "text"'
+            )
         if record["text"].strip():
             yield record["text"], line_offset
 
@@ -169,7 +173,8 @@ DEFAULT_CORPUS_FORMAT = 1  # bump when the extraction changes, so stale caches a
 # Top-level standard-library modules that are not imported: side effects on import
 # (`antigravity` opens a browser, `this` prints), GUI toolkits, tests and data modules.
 SKIPPED_MODULES = frozenset(
-    {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "test", "site", "encodings", "pydoc_data"}
+    {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "test", "site", "encodings"}
+    | {"pydoc_data"}  # read separately: its help topics
 )
 
 
@@ -277,11 +282,8 @@ def _stdlib_documents() -> Iterator[dict[str, str]]:
         for member in members:
             objects.append(member)
             if inspect.isclass(member):
-                objects.extend(
-                    getattr(attribute, "__func__", attribute)  # classmethod / staticmethod
-                    for attribute in vars(member).values()
-                    if inspect.isroutine(getattr(attribute, "__func__", attribute)) or isinstance(attribute, property)
-                )
+                attributes = [getattr(a, "__func__", a) for a in vars(member).values()]  # unwrap classmethods
+                objects.extend(a for a in attributes if inspect.isroutine(a) or isinstance(a, property))
         docs = list(own_docs(objects))
         if docs:
             yield {"text": "\n\n".join(docs), "source": name}

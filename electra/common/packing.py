@@ -144,7 +144,12 @@ def _split_segments(
 
 
 def encode_examples(
-    pairs: Sequence[tuple[Sequence[int], Sequence[int]]], max_seq_length: int, *, cls_id: int, sep_id: int, pad_id: int
+    pairs: Sequence[tuple[Sequence[int], Sequence[int]]],
+    max_seq_length: int,
+    *,
+    cls_id: int,
+    sep_id: int,
+    pad_id: int,
 ) -> dict[str, np.ndarray]:
     """Lays out (A, B) pairs as `[CLS] A [SEP] B [SEP]` (or `[CLS] A [SEP]` where B is empty), padded.
 
