@@ -1,0 +1,226 @@
+"""`ElectraPreTrainedModel`: the Keras base of every model. Canonical state dict in and out,
+`from_pretrained` / `save_pretrained`, Keras config round trip, `fit` and `export` support.
+
+Canonical keys come from the layer tree, not from a table: sub-layer attribute names are
+the canonical key parts (`electra.encoder.layer.0.attention.self.query`), list attributes
+give the index, and the leaf variable is renamed by `LEAVES` (Keras `kernel` (in, out) ->
+`weight` (out, in), `gamma` -> `weight`, `beta` -> `bias`, `embeddings` -> `weight`).
+Files are read and matched by `electra.common.checkpoint` (any supported format, strict,
+the `electra.` prefix resolved between bare and head checkpoints); this module only
+copies arrays into variables.
+
+Training with `model.fit`: put the labels in the input dict (`{"input_ids": ...,
+"labels": ...}`) and compile without a loss: the head's own loss (`losses.py`) is used.
+Or pass labels as `y` with `compile(loss=...)`: the Keras loss then sees the logits
+(`start_logits`, `end_logits` for question answering). Compiled metrics see the logits too.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from electra.common.config import ElectraConfig
+from electra.common.errors import CheckpointError
+from electra.common.names import tied_keys
+from electra.common.outputs import ModelOutput
+
+# Keras leaf variable name -> (canonical leaf, transposed).
+LEAVES = {
+    "kernel": ("weight", True),
+    "bias": ("bias", False),
+    "embeddings": ("weight", False),
+    "gamma": ("weight", False),
+    "beta": ("bias", False),
+}
+
+
+def named_variables(layer: keras.layers.Layer, prefix: str = "") -> Iterator[tuple[str, keras.Variable, bool]]:
+    """(canonical key, variable, transposed) for every variable under `layer`, found by
+    walking public attributes that hold layers or lists of layers."""
+    for name, value in vars(layer).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, keras.layers.Layer):
+            yield from named_variables(value, f"{prefix}{name}.")
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, keras.layers.Layer) for v in value):
+            for i, sub in enumerate(value):
+                yield from named_variables(sub, f"{prefix}{name}.{i}.")
+    for variable in layer._trainable_variables + layer._non_trainable_variables:
+        leaf = variable.name.rsplit("/", 1)[-1]
+        if leaf not in LEAVES:
+            raise KeyError(f"{prefix}{leaf}: no canonical name for Keras variable {variable.path!r}")
+        canonical, transposed = LEAVES[leaf]
+        yield prefix + canonical, variable, transposed
+
+
+class ElectraPreTrainedModel(keras.Model):
+    """Base of every ELECTRA model: holds `config`, builds, initialises and loads weights."""
+
+    architecture = "ElectraModel"
+
+    def __init__(self, config: ElectraConfig, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(config, ElectraConfig):
+            raise TypeError(f"config must be an ElectraConfig, got {type(config).__name__}")
+        self.config = config
+
+    def __call__(self, *args, **kwargs):
+        # Keras `fit`, `evaluate` and `predict` pass the input dict as one positional argument.
+        if args and isinstance(args[0], dict):
+            kwargs = {**args[0], **kwargs}
+            args = args[1:]
+        return super().__call__(*args, **kwargs)
+
+    # ------------------------------------------------------------------ Keras config
+    def get_config(self) -> dict:
+        """The constructor arguments: `config` (as its `config.json` dict), `name`, `trainable`, `dtype`."""
+        return {
+            "config": self.config.to_dict(),
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        kwargs = dict(config)
+        electra_config = ElectraConfig.from_dict(kwargs.pop("config"))
+        if isinstance(kwargs.get("dtype"), dict):
+            kwargs["dtype"] = keras.dtype_policies.deserialize(kwargs["dtype"])
+        return cls(electra_config, **kwargs)
+
+    # ------------------------------------------------------------------ canonical weights
+    def canonical_variables(self) -> dict[str, tuple[keras.Variable, bool]]:
+        """{canonical key: (variable, transposed)}; builds the model if needed. Tied keys are absent."""
+        if not self.built:
+            self.build()
+        return {key: (variable, transposed) for key, variable, transposed in named_variables(self)}
+
+    def canonical_state_dict(self) -> dict[str, np.ndarray]:
+        """Every canonical key as a float32 NumPy array (Linear weights (out, in)), tied keys included."""
+        state = {}
+        for key, (variable, transposed) in self.canonical_variables().items():
+            array = np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float32)
+            state[key] = array.T if transposed else array
+        for key, source in tied_keys(self.config, self.architecture).items():
+            state[key] = state[source]
+        return state
+
+    def load_canonical_state_dict(self, state: dict[str, np.ndarray], *, source: str = "state dict") -> list[str]:
+        """Load canonical arrays: strict matching first (`CheckpointError` naming the key),
+        then assigning, so a state that fails to match leaves the model unchanged.
+
+        Returns the keys that were absent and keep their fresh initialisation (a bare
+        checkpoint loaded into a head class); they are also listed in a warning.
+        """
+        from electra.common.checkpoint import match_state_dict
+
+        matched, new_keys, _unused = match_state_dict(state, self.config, self.architecture, source=source)
+        variables = self.canonical_variables()
+        tied = tied_keys(self.config, self.architecture)
+        updates = []
+        for key, array in matched.items():
+            if key in tied:
+                continue
+            if key not in variables:
+                raise CheckpointError(f"{source}: {key} has no variable in {self.architecture}")
+            variable, transposed = variables[key]
+            array = np.asarray(array, dtype=np.float32)
+            array = array.T if transposed else array
+            if tuple(array.shape) != tuple(variable.shape):
+                raise CheckpointError(f"{source}: {key} has shape {array.shape}, {self.architecture} expects {tuple(variable.shape)}")
+            updates.append((variable, array))
+        for variable, array in updates:
+            variable.assign(array)
+        if new_keys:
+            warnings.warn(
+                f"{self.architecture}: weights not in {source}, newly initialised: {', '.join(sorted(new_keys))}",
+                stacklevel=2,
+            )
+        return list(new_keys)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None):
+        """Build from a directory holding `config.json` and weights in any supported
+        format (`model.safetensors`, sharded safetensors, `pytorch_model.bin`,
+        `tf_model.h5`, `flax_model.msgpack`)."""
+        from electra.common.checkpoint import read_state_dict
+
+        path = Path(path)
+        if config is None:
+            config = ElectraConfig.from_pretrained(path)
+        state = read_state_dict(path)
+        model = cls(config)
+        model.build()
+        model.load_canonical_state_dict(state, source=str(path))
+        return model
+
+    def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | str | None = None) -> Path:
+        """Write `config.json` (with `architectures`) and canonical `model.safetensors`,
+        the same files `electra.pt` writes."""
+        from electra.common.checkpoint import save_pretrained
+
+        extra = dict(self.config.extra, architectures=[self.architecture])
+        config = self.config.replace(extra=extra)
+        save_pretrained(directory, config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
+        return Path(directory)
+
+    # ------------------------------------------------------------------ Keras training
+    @staticmethod
+    def _logits(y_pred):
+        """What a Keras loss or metric sees of an output: logits, or (start, end) for QA."""
+        if not isinstance(y_pred, ModelOutput):
+            return y_pred
+        if getattr(y_pred, "logits", None) is not None:
+            return y_pred.logits
+        return (y_pred.start_logits, y_pred.end_logits)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The head's own loss when labels came inside `x`; otherwise the compiled loss on the logits."""
+        if isinstance(y_pred, ModelOutput) and y is None:
+            if y_pred.loss is None:
+                raise ValueError(
+                    f"{self.architecture}.fit needs labels: put them in the input dict "
+                    "(`labels`, or `start_positions`/`end_positions`), or pass `y` and compile with a loss"
+                )
+            loss = y_pred.loss
+            if self.losses:
+                loss = loss + tf.add_n([tf.cast(l, loss.dtype) for l in self.losses])
+            return loss
+        return super().compute_loss(x=x, y=y, y_pred=self._logits(y_pred), sample_weight=sample_weight, training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, y, self._logits(y_pred), sample_weight=sample_weight)
+
+    # ------------------------------------------------------------------ SavedModel export
+    def serving_signature(self) -> dict[str, tf.TensorSpec]:
+        """Default `export` inputs: int32 `input_ids`, `attention_mask`, `token_type_ids`
+        of shape (B, L) ((B, C, L) for multiple choice)."""
+        shape = (None, None, None) if self.architecture == "ElectraForMultipleChoice" else (None, None)
+        return {name: tf.TensorSpec(shape, tf.int32, name=name) for name in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Write a SavedModel whose `serve` endpoint (also the `serving_default` signature)
+        takes a dict like `serving_signature()` and returns a dict of the output tensors
+        (`logits`, ...). Load with `tf.saved_model.load(filepath).serve(inputs)`."""
+        if format != "tf_saved_model":
+            return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+        if not self.built:
+            self.build()
+        signature = input_signature or self.serving_signature()
+
+        def serve(inputs):
+            return self(**inputs, training=False).to_dict()
+
+        archive = keras.export.ExportArchive()
+        archive.track(self)
+        archive.add_endpoint("serve", serve, input_signature=[signature])
+        archive.write_out(filepath, verbose=bool(verbose))
+        return Path(filepath)
