@@ -154,7 +154,7 @@ class ElectraPreTrainedModel(nn.Module):
         model.eval()
         return model
 
-    def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | str | None = None) -> Path:
+    def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | None = None) -> Path:
         """Write `config.json` (with `architectures`) and canonical `model.safetensors`."""
         from electra.common.checkpoint import save_pretrained
 
