@@ -1,0 +1,73 @@
+"""from_pretrained / save_pretrained: bare <-> head checkpoints, strict keys, sharding."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import electra.pt as pt
+from conftest import tiny_config
+from electra.common.errors import CheckpointError
+from electra.common.random_weights import random_state_dict
+
+
+def test_round_trip_keeps_every_weight_and_the_config(tmp_path):
+    config = tiny_config(problem_type="single_label_classification")
+    model = pt.ElectraForSequenceClassification(config)
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["ElectraForSequenceClassification"]
+    loaded = pt.ElectraForSequenceClassification.from_pretrained(tmp_path)
+    assert loaded.config.problem_type == "single_label_classification" and not loaded.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_sharded_checkpoint_loads(tmp_path):
+    model = pt.ElectraForPreTraining(tiny_config())
+    model.save_pretrained(tmp_path, max_shard_size=20_000)
+    assert (tmp_path / "model.safetensors.index.json").exists()
+    loaded = pt.ElectraForPreTraining.from_pretrained(tmp_path)
+    ids = torch.tensor([[1, 2, 3]])
+    torch.testing.assert_close(loaded(ids).logits, model.eval()(ids).logits)
+
+
+def test_bare_checkpoint_into_head_warns_and_head_into_bare_drops_head(tmp_path):
+    config = tiny_config()
+    bare = pt.ElectraModel(config)
+    bare.save_pretrained(tmp_path / "bare")
+    with pytest.warns(UserWarning, match="classifier.out_proj.weight"):
+        head = pt.ElectraForSequenceClassification.from_pretrained(tmp_path / "bare")
+    torch.testing.assert_close(head.electra.embeddings.word_embeddings.weight, bare.embeddings.word_embeddings.weight)
+    pt.ElectraForMaskedLM(config).save_pretrained(tmp_path / "head")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = pt.ElectraModel.from_pretrained(tmp_path / "head")
+    assert "embeddings.word_embeddings.weight" in again.state_dict()
+
+
+def test_a_state_that_does_not_match_names_the_key_and_changes_nothing():
+    config = tiny_config()
+    model = pt.ElectraForPreTraining(config)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = random_state_dict(config, "ElectraForPreTraining", seed=3)
+    state["electra.encoder.layer.1.output.dense.weight"] = np.zeros((5, 5), np.float32)
+    with pytest.raises(CheckpointError, match="electra.encoder.layer.1.output.dense.weight"):
+        model.load_canonical_state_dict(state)
+    del state["electra.encoder.layer.1.output.dense.weight"]
+    with pytest.raises(CheckpointError, match="electra.encoder.layer.1.output.dense.weight"):
+        model.load_canonical_state_dict(state)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_loading_copies_values(tmp_path):
+    config = tiny_config()
+    state = random_state_dict(config, "ElectraForTokenClassification", seed=4)
+    model = pt.ElectraForTokenClassification(config)
+    assert model.load_canonical_state_dict(state) == []
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), state[key])
