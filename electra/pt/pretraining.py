@@ -155,7 +155,7 @@ class PretrainingTrainer:
         out.loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
         self.optimizer.step()
-        metrics = {k: float(getattr(out, k)) for k in _SCALARS}
+        metrics = {k: float(getattr(out, k).detach()) for k in _SCALARS}
         metrics.update(lr=lr, grad_norm=float(grad_norm))
         return metrics
 
@@ -180,11 +180,11 @@ class PretrainingTrainer:
         """Weights and optimizer moments as NumPy, keyed by parameter name (shared ones once)."""
         arrays = {}
         for name, param in self.model.named_parameters():
-            arrays[f"param/{name}"] = param.detach().cpu().numpy()
+            arrays[f"param/{name}"] = param.detach().cpu().numpy().copy()
             state = self.optimizer.state.get(param)
             if state:
-                arrays[f"adam_m/{name}"] = state["exp_avg"].cpu().numpy()
-                arrays[f"adam_v/{name}"] = state["exp_avg_sq"].cpu().numpy()
+                arrays[f"adam_m/{name}"] = state["exp_avg"].cpu().numpy().copy()
+                arrays[f"adam_v/{name}"] = state["exp_avg_sq"].cpu().numpy().copy()
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -204,8 +204,8 @@ class PretrainingTrainer:
                 param.copy_(torch.from_numpy(arrays[f"param/{name}"]))
                 if f"adam_m/{name}" in arrays:
                     self.optimizer.state[param] = {
-                        "exp_avg": torch.from_numpy(arrays[f"adam_m/{name}"]).to(self.device),
-                        "exp_avg_sq": torch.from_numpy(arrays[f"adam_v/{name}"]).to(self.device),
+                        "exp_avg": torch.tensor(arrays[f"adam_m/{name}"], device=self.device),
+                        "exp_avg_sq": torch.tensor(arrays[f"adam_v/{name}"], device=self.device),
                     }
 
     def export(self, directory: Path) -> None:

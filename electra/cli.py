@@ -1,0 +1,84 @@
+"""The `electra` command: `electra pretrain` (replaced token detection) and `electra detect`.
+
+Each subcommand parses its arguments here and calls into the library; errors a user can
+fix (bad paths, bad sizes, an output folder holding another run) print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+BACKENDS = ("pt", "tf", "flax")
+
+
+def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pretrain",
+        help="pretrain a generator + discriminator with replaced token detection",
+        description="Pretrain ELECTRA (replaced token detection). With no --corpus, trains on the "
+        "docstrings of this Python's standard library and its help topics (nothing downloaded).",
+    )
+    p.add_argument("--backend", choices=BACKENDS, default="pt", help="framework to train with (default: pt)")
+    p.add_argument("--corpus", nargs="+", type=Path, help="text files, folders or JSON Lines files (default: the embedded corpus)")
+    p.add_argument("--preset", default="tiny", help="model size: tiny, small, base, large (default: tiny)")
+    p.add_argument("--config", type=Path, help="a discriminator config.json instead of --preset")
+    p.add_argument("--generator-fraction", type=float, default=0.25, help="generator hidden size / discriminator hidden size (default: 0.25)")
+    p.add_argument("--steps", type=int, default=600, help="optimizer steps (default: 600)")
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default: 32)")
+    p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default: 128)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 5e-4 tiny/small, 2e-4 base/large)")
+    p.add_argument("--warmup-steps", type=int, default=None, help="linear warmup steps (default: 10%% of --steps, at most 10000)")
+    p.add_argument("--mask-prob", type=float, default=0.15, help="fraction of tokens masked for the generator (default: 0.15)")
+    p.add_argument("--disc-weight", type=float, default=50.0, help="weight of the discriminator loss (default: 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("runs/electra-pretrain"), help="output directory (default: runs/electra-pretrain)")
+    p.add_argument("--vocab", type=Path, help="a WordPiece vocab.txt; without it one is trained on the corpus first")
+    p.add_argument("--vocab-size", type=int, default=8000, help="size of the vocab trained when --vocab is not given (default: 8000)")
+    p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default: 200)")
+    p.add_argument("--eval-batches", type=int, default=8, help="held-out batches for the final evaluation (default: 8)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (a line per checkpoint instead)")
+
+
+def _detect_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "detect",
+        help="show, for each token, the discriminator's probability that it was replaced",
+        description="Run a pretrained discriminator on text and print each token with the "
+        "probability that it was replaced (the ELECTRA demo).",
+    )
+    p.add_argument("--model", type=Path, required=True, help="a discriminator directory (config.json, weights, tokenizer files)")
+    p.add_argument("--backend", choices=BACKENDS, default="pt")
+    p.add_argument("--tokenizer", type=Path, help="tokenizer directory (default: --model)")
+    p.add_argument("text", nargs="+", help="text to check; several arguments are checked one by one")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="electra", description="ELECTRA in PyTorch, TensorFlow and Flax.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _pretrain_parser(sub)
+    _detect_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "pretrain":
+            from electra.pretrain import run_pretraining
+
+            run_pretraining(args)
+        elif args.command == "detect":
+            from electra.detect import run_detect
+
+            run_detect(args)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"electra {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""`electra pretrain`: the replaced-token-detection run, the same loop for every backend.
+
+What a run directory (`--out`) holds:
+    run.json            the settings that define the run (a different run refuses to reuse it)
+    tokenizer/          vocab.txt and the HF tokenizer files (given with --vocab or trained)
+    checkpoint/         the latest training state: weights, optimizer moments, data position
+    metrics.jsonl       one JSON object per logged step, then the held-out evaluation
+    discriminator/      the final discriminator (ElectraForPreTraining), tokenizer files included
+    generator/          the final generator (ElectraForMaskedLM), tokenizer files included
+    curves.png          losses and held-out AUC over training
+
+The backend only provides a trainer (`electra.<backend>.pretraining.PretrainingTrainer`);
+data, masking, schedule, checkpoints, logging and evaluation live here, so the three
+backends train from the same batches. Every random draw of step k is seeded from
+(seed, k), and the data reader's position is saved, so `--resume` after a kill continues
+exactly as the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from electra.common import pretraining as recipe
+from electra.common.config import ElectraConfig
+from electra.common.files import atomic_write_text
+from electra.common.metrics import binary_counts, precision_recall_accuracy, roc_auc
+from electra.common.presets import generator_config, preset_config
+from electra.common.schedule import LinearSchedule
+
+DEFAULT_LR = {"tiny": 5e-4, "small": 5e-4, "small-discriminator": 5e-4}
+# Settings that must match for --resume (and for reusing an output directory).
+RUN_KEYS = (
+    "backend", "corpus", "preset", "config", "generator_fraction", "steps", "batch_size", "seq_len", "lr",
+    "warmup_steps", "mask_prob", "disc_weight", "seed", "vocab", "vocab_size",
+)
+
+
+def run_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The run-defining settings of the parsed arguments, JSON-ready, defaults resolved."""
+    settings = {k: getattr(args, k) for k in RUN_KEYS}
+    settings["corpus"] = [str(Path(p).resolve()) for p in args.corpus] if args.corpus else None
+    settings["config"] = str(Path(args.config).resolve()) if args.config else None
+    settings["vocab"] = str(Path(args.vocab).resolve()) if args.vocab else None
+    if settings["lr"] is None:
+        settings["lr"] = DEFAULT_LR.get(args.preset, 2e-4)
+    if settings["warmup_steps"] is None:
+        settings["warmup_steps"] = min(10_000, max(1, args.steps // 10))
+    for name in ("steps", "batch_size", "seq_len", "save_every", "eval_batches"):
+        value = getattr(args, name)
+        if value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if not 0 < args.mask_prob < 1:
+        raise ValueError(f"--mask-prob must be in (0, 1), got {args.mask_prob}")
+    return settings
+
+
+def prepare_output(out: Path, settings: dict[str, Any], resume: bool) -> None:
+    """Create `out`, or check that it holds this same run when resuming. Nothing is overwritten."""
+    run_file = out / "run.json"
+    if resume:
+        if not run_file.is_file():
+            raise FileNotFoundError(f"--resume: {out} holds no run (no run.json)")
+        previous = json.loads(run_file.read_text())
+        changed = {k for k in settings if previous.get(k) != settings[k]}
+        if changed:
+            raise ValueError(f"--resume: {out} holds a different run (settings differ: {', '.join(sorted(changed))})")
+        return
+    if out.exists() and any(out.iterdir()):
+        what = "a run" if run_file.is_file() else "other files"
+        raise FileExistsError(f"output directory {out} already holds {what}; pass --resume to continue it or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_file, json.dumps(settings, indent=2) + "\n")
+
+
+def load_tokenizer(out: Path, settings: dict[str, Any], corpus_files: list[Path]):
+    """The run's tokenizer: the given vocab, or a WordPiece vocab trained on the corpus (once)."""
+    from electra.common.tokenizer_fast import ElectraTokenizerFast, train_wordpiece
+
+    directory = out / "tokenizer"
+    if not (directory / "vocab.txt").is_file():
+        if settings["vocab"]:
+            tokenizer = ElectraTokenizerFast(vocab_file=settings["vocab"])
+        else:
+            print(f"training a WordPiece vocab of {settings['vocab_size']} tokens on the corpus ...", flush=True)
+            vocab_file = train_wordpiece(corpus_files, settings["vocab_size"], out_dir=out / "tokenizer-train")
+            tokenizer = ElectraTokenizerFast(vocab_file=vocab_file)
+        tokenizer.save_pretrained(directory)
+        shutil.rmtree(out / "tokenizer-train", ignore_errors=True)
+    return ElectraTokenizerFast.from_pretrained(directory)
+
+
+def model_configs(settings: dict[str, Any], vocab_size: int) -> tuple[ElectraConfig, ElectraConfig]:
+    """Discriminator and generator configs for the run, with the tokenizer's vocabulary."""
+    if settings["config"]:
+        disc = ElectraConfig.from_pretrained(settings["config"]).replace(vocab_size=vocab_size)
+    else:
+        disc = preset_config(settings["preset"], vocab_size=vocab_size)
+    if settings["seq_len"] > disc.max_position_embeddings:
+        raise ValueError(f"--seq-len {settings['seq_len']} exceeds the model's max_position_embeddings={disc.max_position_embeddings}")
+    return disc, generator_config(disc, settings["generator_fraction"])
+
+
+def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings: dict[str, Any]):
+    """The backend's `PretrainingTrainer` for these configs and settings."""
+    import importlib
+
+    module = importlib.import_module(f"electra.{backend}.pretraining")
+    schedule = LinearSchedule(settings["lr"], settings["warmup_steps"], settings["steps"])
+    weights = recipe.LossWeights(discriminator=settings["disc_weight"])
+    pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights)
+    return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"])
+
+
+def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The trainer's inputs from a `PretrainingBatches` batch."""
+    return {
+        "input_ids": batch["input_ids"],
+        "masked_ids": batch["masked_input_ids"],
+        "mlm_labels": batch["mlm_labels"],
+        "attention_mask": batch["attention_mask"],
+        "token_type_ids": batch["token_type_ids"],
+    }
+
+
+def save_checkpoint(out: Path, trainer, step: int, data_state: dict[str, Any]) -> None:
+    """Write the training state to `checkpoint/` atomically (new folder, then swap)."""
+    from safetensors.numpy import save_file
+
+    tmp = out / f".checkpoint-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file(trainer.state_arrays(), str(tmp / "state.safetensors"))
+    (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "data": data_state}) + "\n")
+    final, old = out / "checkpoint", out / ".checkpoint-old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(out: Path, trainer) -> tuple[int, dict[str, Any]]:
+    """Restore the training state; returns (step, data reader state)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    directory = out / "checkpoint"
+    if not directory.is_dir() and (out / ".checkpoint-old").is_dir():
+        directory = out / ".checkpoint-old"  # a crash between the two renames of save_checkpoint
+    try:
+        meta = json.loads((directory / "trainer_state.json").read_text())
+        arrays = load_file(str(directory / "state.safetensors"))
+        step, data_state = int(meta["step"]), meta["data"]
+    except (OSError, ValueError, KeyError, SafetensorError) as err:
+        raise ValueError(f"--resume: checkpoint in {directory} is missing or corrupt ({err})") from None
+    trainer.load_state_arrays(arrays)
+    return step, data_state
+
+
+def evaluate(trainer, batches: list[dict[str, np.ndarray]], step: int) -> dict[str, float]:
+    """Held-out generator accuracy and discriminator AUC / precision / recall."""
+    parts = [trainer.evaluate(b, step=i) for i, b in enumerate(batches)]
+    valid = np.concatenate([p["valid"].ravel() for p in parts]).astype(bool)
+    scores = np.concatenate([p["scores"].ravel() for p in parts])[valid]
+    replaced = np.concatenate([p["replaced"].ravel() for p in parts])[valid]
+    rates = precision_recall_accuracy(binary_counts(scores > 0, replaced))
+    return {
+        "step": step,
+        "heldout_generator_accuracy": float(np.concatenate([p["generator_correct"] for p in parts]).mean()),
+        "heldout_generator_loss": float(np.mean([p["generator_loss"] for p in parts])),
+        "heldout_discriminator_loss": float(np.mean([p["discriminator_loss"] for p in parts])),
+        "heldout_discriminator_auc": roc_auc(scores, replaced),
+        "heldout_discriminator_accuracy": rates["accuracy"],
+        "heldout_discriminator_precision": rates["precision"],
+        "heldout_discriminator_recall": rates["recall"],
+        "heldout_replaced_fraction": float(replaced.mean()),
+    }
+
+
+def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict[str, Any]]:
+    """The logged records, optionally only those of steps <= `up_to_step`."""
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in records if up_to_step is None or r.get("step", 0) <= up_to_step and "heldout_discriminator_auc" not in r]
+
+
+def plot_curves(records: list[dict[str, Any]], file: Path) -> bool:
+    """Losses and held-out AUC over steps as a PNG; False when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    train = [r for r in records if "loss" in r]
+    evals = [r for r in records if "heldout_discriminator_auc" in r]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    steps = [r["step"] for r in train]
+    axes[0].plot(steps, [r["generator_loss"] for r in train], label="generator (MLM)")
+    axes[0].set_title("generator loss")
+    axes[1].plot(steps, [r["discriminator_loss"] for r in train], label="discriminator (RTD)", color="C1")
+    axes[1].set_title("discriminator loss")
+    axes[2].plot([r["step"] for r in evals], [r["heldout_discriminator_auc"] for r in evals], "o-", color="C2")
+    axes[2].set_title("held-out replaced-token AUC")
+    axes[2].set_ylim(0.4, 1.0)
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = file.with_name(f".{file.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, file)
+    return True
+
+
+def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
+    """The whole `electra pretrain` job; returns the final held-out evaluation."""
+    from electra.common.batches import PretrainingBatches
+    from electra.common.corpus import Corpus, default_corpus
+
+    settings = run_settings(args)
+    out = Path(args.out)
+    corpus = Corpus(settings["corpus"] if settings["corpus"] else [default_corpus()])
+    prepare_output(out, settings, args.resume)
+    tokenizer = load_tokenizer(out, settings, list(corpus.files))
+    disc_config, gen_config = model_configs(settings, tokenizer.vocab_size)
+    data_args = dict(
+        tokenize_batch=tokenizer.encode_batch_ids,
+        cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
+        pad_id=tokenizer.pad_token_id, mask_id=tokenizer.mask_token_id,
+        batch_size=settings["batch_size"], seq_len=settings["seq_len"], seed=settings["seed"],
+        mask_prob=settings["mask_prob"],
+    )
+    train = PretrainingBatches(corpus, split="train", **data_args)
+    heldout = []
+    for batch in PretrainingBatches(corpus, split="eval", **data_args):
+        heldout.append(model_inputs(batch))
+        if len(heldout) == args.eval_batches:
+            break
+    if not heldout:
+        raise ValueError(f"corpus too small for one held-out batch of {settings['batch_size']} sequences")
+    trainer = make_trainer(settings["backend"], disc_config, gen_config, settings)
+
+    step = 0
+    metrics_file = out / "metrics.jsonl"
+    if args.resume and ((out / "checkpoint").is_dir() or (out / ".checkpoint-old").is_dir()):
+        step, data_state = load_checkpoint(out, trainer)
+        train.load_state_dict(data_state)
+        print(f"resuming {out} at step {step}", flush=True)
+    # Keep only the records of steps the checkpoint covers: the resumed run logs the rest again.
+    kept = read_metrics(metrics_file, up_to_step=step)
+    atomic_write_text(metrics_file, "".join(json.dumps(r) + "\n" for r in kept))
+
+    total = settings["steps"]
+    tokens_per_step = settings["batch_size"] * settings["seq_len"]
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
+    log_every = max(1, min(20, total // 50))
+    started, started_step = time.perf_counter(), step
+    with open(metrics_file, "a", encoding="utf-8") as log:
+        while step < total:
+            metrics = trainer.train_step(model_inputs(next(train)), step)
+            step += 1
+            rate = (step - started_step) * tokens_per_step / (time.perf_counter() - started)
+            if step % log_every == 0 or step == total:
+                log.write(json.dumps({"step": step, **metrics, "tokens_per_s": rate}) + "\n")
+                log.flush()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(gen=f"{metrics['generator_loss']:.3f}", disc=f"{metrics['discriminator_loss']:.4f}", tok_s=f"{rate:,.0f}")
+            if step % args.save_every == 0 or step == total:
+                save_checkpoint(out, trainer, step, train.state_dict())
+                if bar is None:
+                    print(f"step {step}/{total}  loss {metrics['loss']:.4f}  gen {metrics['generator_loss']:.4f}  disc {metrics['discriminator_loss']:.4f}  {rate:,.0f} tokens/s", flush=True)
+    if bar is not None:
+        bar.close()
+
+    result = evaluate(trainer, heldout, step)
+    with open(metrics_file, "a", encoding="utf-8") as log:
+        log.write(json.dumps(result) + "\n")
+    trainer.export(out)
+    for network in ("discriminator", "generator"):
+        tokenizer.save_pretrained(out / network)
+    plotted = plot_curves(read_metrics(metrics_file), out / "curves.png")
+    print(
+        f"held-out ({len(heldout)} batches): generator accuracy {result['heldout_generator_accuracy']:.3f}, "
+        f"discriminator replaced-token AUC {result['heldout_discriminator_auc']:.3f} "
+        f"(precision {result['heldout_discriminator_precision']:.3f}, recall {result['heldout_discriminator_recall']:.3f}, "
+        f"{result['heldout_replaced_fraction']:.1%} of tokens replaced)"
+    )
+    print(f"saved {out / 'discriminator'} and {out / 'generator'}" + (f"; curves in {out / 'curves.png'}" if plotted else ""))
+    return result

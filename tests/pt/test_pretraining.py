@@ -1,0 +1,126 @@
+"""electra.pt.pretraining: shared embeddings, gradient flow, the loss recipe, the optimizer."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from electra.common import pretraining as recipe
+from electra.common.presets import generator_config
+from electra.common.schedule import LinearSchedule
+from electra.pt.optim import ElectraAdamW
+from electra.pt.pretraining import ElectraPretrainer, PretrainingTrainer
+from tests.conftest import tiny_config
+
+
+def make_batch(config, B=3, L=12, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, config.vocab_size, size=(B, L))
+    ids[:, 0] = 1
+    mask = np.ones((B, L), dtype=np.int64)
+    mask[1, -3:] = 0
+    chosen = (rng.random((B, L)) < 0.3) & (mask == 1)
+    chosen[:, 0] = False
+    chosen[:, 1] = True
+    labels = np.where(chosen, ids, -100)
+    masked = np.where(chosen, 4, ids)
+    tensors = dict(input_ids=ids, masked_ids=masked, mlm_labels=labels, attention_mask=mask, token_type_ids=np.zeros((B, L)))
+    return {k: torch.as_tensor(v, dtype=torch.long) for k, v in tensors.items()}
+
+
+@pytest.fixture
+def pretrainer():
+    torch.manual_seed(0)
+    disc = tiny_config()
+    return ElectraPretrainer(disc, generator_config(disc, 0.5))
+
+
+def test_embeddings_and_layer_norm_are_one_module_and_head_is_tied(pretrainer):
+    gen, disc = pretrainer.generator, pretrainer.discriminator
+    assert gen.electra.embeddings is disc.electra.embeddings
+    assert gen.generator_lm_head.weight is disc.electra.embeddings.word_embeddings.weight
+    names = [n for n, _ in pretrainer.named_parameters()]
+    assert not any(n.startswith("generator.electra.embeddings.") for n in names)  # listed once
+    moved = copy.deepcopy(pretrainer)
+    assert moved.generator.generator_lm_head.weight is moved.discriminator.electra.embeddings.word_embeddings.weight
+    assert moved.generator.electra.embeddings is moved.discriminator.electra.embeddings
+
+
+def test_mismatched_pair_is_refused():
+    disc = tiny_config()
+    with pytest.raises(ValueError, match="embedding_size"):
+        ElectraPretrainer(disc, generator_config(disc, 0.5).replace(embedding_size=16))
+
+
+def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
+    batch = make_batch(pretrainer.discriminator.config)
+    V = pretrainer.discriminator.config.vocab_size
+    noise = torch.from_numpy(recipe.gumbel_noise(np.random.default_rng(1), (3, 12, V)))
+    pretrainer.eval()
+    out = pretrainer(**batch, gumbel_noise=noise)
+    chosen = batch["mlm_labels"] != -100
+    # Generator: full-sequence MaskedLM logits at the chosen positions give the same loss.
+    full = pretrainer.generator(batch["masked_ids"], batch["attention_mask"], batch["token_type_ids"]).logits
+    assert torch.allclose(out.generator_logits, full[chosen], atol=1e-5)
+    assert out.generator_loss.item() == pytest.approx(F.cross_entropy(full[chosen], batch["mlm_labels"][chosen]).item(), abs=1e-5)
+    # Sampling: argmax of logits + noise at the chosen positions, originals elsewhere.
+    expected = batch["input_ids"].clone()
+    expected[chosen] = (full[chosen] + noise[chosen]).argmax(-1)
+    assert torch.equal(out.sampled_ids, expected)
+    assert torch.equal(out.replaced, (expected != batch["input_ids"]).long())
+    # Discriminator: BCE over non-padding positions; total = 1 x gen + 50 x disc.
+    logits = pretrainer.discriminator(expected, batch["attention_mask"], batch["token_type_ids"]).logits
+    valid = batch["attention_mask"].bool()
+    bce = F.binary_cross_entropy_with_logits(logits[valid], out.replaced[valid].float())
+    assert out.discriminator_loss.item() == pytest.approx(bce.item(), abs=1e-6)
+    assert out.loss.item() == pytest.approx(out.generator_loss.item() + 50 * bce.item(), rel=1e-6)
+
+
+def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_from_disc(pretrainer):
+    batch = make_batch(pretrainer.discriminator.config)
+    pretrainer.eval()
+    out = pretrainer(**batch, generator=torch.Generator().manual_seed(0))
+    word = pretrainer.discriminator.electra.embeddings.word_embeddings.weight
+    layer_norm = pretrainer.discriminator.electra.embeddings.LayerNorm.weight
+    gen_query = pretrainer.generator.electra.encoder.layer[0].attention.self.query.weight
+    g_gen = torch.autograd.grad(out.generator_loss, [word, layer_norm], retain_graph=True)
+    g_disc = torch.autograd.grad(out.discriminator_loss, [word, layer_norm, gen_query], retain_graph=True, allow_unused=True)
+    assert all(g.abs().sum() > 0 for g in g_gen)
+    assert g_disc[0].abs().sum() > 0 and g_disc[1].abs().sum() > 0
+    assert g_disc[2] is None or g_disc[2].abs().sum() == 0  # the sample is discrete
+
+
+def test_adamw_without_bias_correction_matches_hand_computation():
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    b = torch.nn.Parameter(torch.tensor([0.5]))
+    opt = ElectraAdamW([("dense.weight", p), ("dense.bias", b)], lr=0.1, weight_decay=0.01)
+    p.grad = torch.tensor([0.2, -0.4])
+    b.grad = torch.tensor([1.0])
+    opt.step()
+    m = 0.1 * np.array([0.2, -0.4])
+    v = 0.001 * np.array([0.2, -0.4]) ** 2
+    expected = np.array([1.0, -2.0]) - 0.1 * (m / (np.sqrt(v) + 1e-6) + 0.01 * np.array([1.0, -2.0]))
+    assert np.allclose(p.detach().numpy(), expected, atol=1e-6)
+    mb, vb = 0.1, 0.001  # bias: no weight decay
+    assert np.allclose(b.detach().numpy(), 0.5 - 0.1 * mb / (np.sqrt(vb) + 1e-6), atol=1e-6)
+    with pytest.raises(ValueError, match="shared"):
+        ElectraAdamW([("a", p), ("b", p)])
+
+
+def test_trainer_state_round_trip_repeats_the_same_step(pretrainer):
+    disc = pretrainer.discriminator.config
+    batch = {k: v.numpy() for k, v in make_batch(disc).items()}
+    schedule = LinearSchedule(1e-3, 2, 10)
+    first = PretrainingTrainer(pretrainer, schedule, seed=3, device="cpu")
+    first.train_step(batch, 0)
+    saved = first.state_arrays()
+    a = first.train_step(batch, 1)
+    torch.manual_seed(123)
+    second = PretrainingTrainer(ElectraPretrainer(disc, generator_config(disc, 0.5)), schedule, seed=3, device="cpu")
+    second.load_state_arrays(saved)
+    b = second.train_step(batch, 1)
+    assert a == b
+    with pytest.raises(ValueError, match="lacks"):
+        second.load_state_arrays({})
