@@ -100,7 +100,7 @@ class ElectraSelfAttention(keras.layers.Layer):
             scores = scores + self._relative_scores(q, k)
         scores = tf.cast(scores, tf.float32) / math.sqrt(self.head_dim)
         if attention_mask is not None:
-            scores = scores + attention_mask
+            scores = scores + tf.cast(attention_mask, tf.float32)  # Keras casts float inputs to the compute dtype
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), q.dtype)
         probs = self.dropout(probs, training=training)
         if head_mask is not None:
