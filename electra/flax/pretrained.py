@@ -1,0 +1,243 @@
+"""`ElectraPreTrainedModel`: the user-facing object holding `config`, `module` and `params`.
+
+Mirrors HF's `FlaxElectraPreTrainedModel` (explicit `params`, `dropout_rng`, `train`) and
+`electra.pt.ElectraPreTrainedModel` (canonical state dict in and out, `from_pretrained`,
+`save_pretrained`). The linen modules' parameter tree equals HF's Flax layout (REFERENCE
+section 5), so canonical weights go in and out through `electra.common.layouts`
+(`canonical_to_hf_flax` / `hf_flax_to_canonical`) and files through
+`electra.common.checkpoint` (any supported format; strict matching).
+
+Calls work inside `jax.jit`, `jax.grad` and `jax.vmap` with explicit `params`. Shape checks
+run at every call (shapes are static). JAX clamps out-of-range gather indices silently, so
+value checks of token ids, types and positions run whenever those inputs are concrete
+(every call outside the user's own `jit`); inside one, `check_ranges` gives the same
+checks through `jax.experimental.checkify`:
+
+    def step(params, ids):
+        model.check_ranges(ids)
+        return model(ids, params=params).logits
+    err, logits = checkify.checkify(jax.jit(step))(model.params, ids)
+    err.throw()   # raises with the message `electra.common.validation` uses
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import checkify
+
+from electra.common import validation
+from electra.common.config import ElectraConfig
+from electra.common.layouts import canonical_to_hf_flax, hf_flax_to_canonical
+from electra.common.names import tied_keys
+
+
+def _is_concrete(x: Any) -> bool:
+    return x is not None and not isinstance(x, jax.core.Tracer)
+
+
+class ElectraPreTrainedModel:
+    """Base of every model: `config`, `module` (a linen module), `params` (HF Flax tree).
+
+    Args:
+        config: the hyper-parameters.
+        seed: initialises `params` (normal(initializer_range) weights, zero biases, unit
+            LayerNorm scales, zero padding row), as HF does.
+        dtype: compute dtype (bfloat16 computes matmuls in bfloat16; softmax and LayerNorm
+            stay float32).
+        param_dtype: dtype of the parameters.
+        gradient_checkpointing: recompute each layer in the backward pass (`nn.remat`).
+    """
+
+    module_class: type[nn.Module]
+    architecture: str
+    choices_axis = False  # multiple choice: inputs (B, C, L)
+
+    def __init__(self, config: ElectraConfig, seed: int = 0, dtype: jnp.dtype = jnp.float32,
+                 param_dtype: jnp.dtype = jnp.float32, gradient_checkpointing: bool = False):
+        if not isinstance(config, ElectraConfig):
+            raise TypeError(f"config must be an ElectraConfig, got {type(config).__name__}")
+        self.config = config
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.module = self.module_class(config, dtype, param_dtype, gradient_checkpointing)
+        self.params = self.init_weights(jax.random.key(seed))
+
+    # ------------------------------------------------------------------ init
+    def _dummy_inputs(self) -> dict[str, jax.Array]:
+        shape = (1, 1, 1) if self.choices_axis else (1, 1)
+        inputs = {"input_ids": jnp.zeros(shape, jnp.int32)}
+        if self.config.add_cross_attention:
+            inputs["encoder_hidden_states"] = jnp.zeros((1, 1, self.config.hidden_size), self.dtype)
+        return inputs
+
+    def init_weights(self, rng: jax.Array) -> dict:
+        """Fresh parameters (HF's initialisation, padding row of the word table zeroed)."""
+        params = self.module.init({"params": rng}, **self._dummy_inputs())["params"]
+        params = jax.tree_util.tree_map(lambda x: x, nn.unbox(params))
+        backbone = params["electra"] if "electra" in params else params
+        table = backbone["embeddings"]["word_embeddings"]["embedding"]
+        backbone["embeddings"]["word_embeddings"]["embedding"] = table.at[self.config.pad_token_id].set(0)
+        return params
+
+    # ------------------------------------------------------------------ canonical weights
+    def canonical_state_dict(self, params: dict | None = None) -> dict[str, np.ndarray]:
+        """Every canonical key as a NumPy array (float32 for low-precision params), tied keys included."""
+        params = self.params if params is None else params
+        tree = jax.tree_util.tree_map(lambda x: np.asarray(jnp.asarray(x, jnp.float32) if x.dtype != jnp.float32 else x), params)
+        state = hf_flax_to_canonical(tree)
+        for key, source in tied_keys(self.config, self.architecture).items():
+            state[key] = state[source]
+        return state
+
+    def load_canonical_state_dict(self, state: dict[str, np.ndarray], *, source: str = "state dict") -> list[str]:
+        """Load canonical arrays after strict matching (`CheckpointError` naming the key),
+        so a state that fails to match leaves `params` unchanged. Returns (and warns about)
+        the keys that were absent and keep their fresh initialisation."""
+        from electra.common.checkpoint import match_state_dict
+
+        matched, new_keys, _unused = match_state_dict(state, self.config, self.architecture, source=source)
+        loaded = canonical_to_hf_flax(matched, tie_word_embeddings=self.config.tie_word_embeddings)
+        self.params = _merge(self.params, loaded, self.param_dtype)
+        if new_keys:
+            warnings.warn(
+                f"{self.architecture}: weights not in {source}, newly initialised: {', '.join(sorted(new_keys))}",
+                stacklevel=2,
+            )
+        return list(new_keys)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, **kwargs):
+        """Build from a directory holding `config.json` and weights in any supported format
+        (`model.safetensors`, sharded, `pytorch_model.bin`, `flax_model.msgpack`, `tf_model.h5`).
+        `kwargs` go to the constructor (`dtype`, `param_dtype`, `gradient_checkpointing`, `seed`)."""
+        from electra.common.checkpoint import read_state_dict
+
+        path = Path(path)
+        if config is None:
+            config = ElectraConfig.from_pretrained(path if path.is_dir() else path.parent)
+        state = read_state_dict(path)
+        model = cls(config, **kwargs)
+        model.load_canonical_state_dict(state, source=str(path))
+        return model
+
+    def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | str | None = None) -> Path:
+        """Write `config.json` (with `architectures`) and canonical `model.safetensors`."""
+        from electra.common.checkpoint import save_pretrained
+
+        save_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
+        return Path(directory)
+
+    # ------------------------------------------------------------------ checks
+    def check_ranges(self, input_ids=None, token_type_ids=None, position_ids=None) -> None:
+        """Range checks for traced inputs, as `jax.experimental.checkify` checks: call it
+        inside a function transformed by `checkify.checkify` (see the module docstring)."""
+        config = self.config
+        for name, values, limit, limit_name in (
+            ("input_ids", input_ids, config.vocab_size, "vocab_size"),
+            ("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size"),
+            ("position_ids", position_ids, config.max_position_embeddings, "max_position_embeddings"),
+        ):
+            if values is None:
+                continue
+            low, high = jnp.min(values), jnp.max(values)
+            checkify.check(
+                (low >= 0) & (high < limit),
+                f"{name} must lie in [0, {limit_name}={limit}), got values in [{{low}}, {{high}}]",
+                low=low, high=high,
+            )
+
+    def _validate(self, inputs: dict[str, Any], label_names: tuple[str, ...]) -> None:
+        config = self.config
+        ids, embeds = inputs.get("input_ids"), inputs.get("inputs_embeds")
+        for name in ("input_ids", "token_type_ids", "position_ids"):
+            value = inputs.get(name)
+            if value is not None and not jnp.issubdtype(jnp.result_type(value), jnp.integer):
+                raise ValueError(f"{name} must hold integers, got dtype {jnp.result_type(value)}")
+
+        def flat(x):  # multiple choice: (B, C, L) -> (B*C, L) for the checks
+            if x is None or not self.choices_axis:
+                return None if x is None else tuple(jnp.shape(x))
+            shape = tuple(jnp.shape(x))
+            if len(shape) < 2:
+                return shape
+            return (shape[0] * shape[1], *shape[2:])
+
+        if self.choices_axis and ids is not None and jnp.ndim(ids) != 3:
+            raise ValueError(f"input_ids must have shape (batch, choices, length), got shape {tuple(jnp.shape(ids))}")
+        past = inputs.get("past_key_values")
+        past_length = 0
+        if past is not None:
+            past_length = past[0][0].shape[2]
+            if inputs.get("cache_index") is not None:  # fixed-size cache: the mask covers the buffer
+                past_length -= (ids if ids is not None else embeds).shape[1]
+        batch, length = validation.check_inputs(
+            config, input_ids=flat(ids), inputs_embeds=flat(embeds), attention_mask=flat(inputs.get("attention_mask")),
+            token_type_ids=flat(inputs.get("token_type_ids")), position_ids=flat(inputs.get("position_ids")),
+            past_length=past_length,
+        )
+        head_mask = inputs.get("head_mask")
+        validation.check_head_mask(config, None if head_mask is None else jnp.shape(head_mask))
+        for name in label_names:
+            labels = inputs.get(name)
+            if labels is None:
+                continue
+            floating = not jnp.issubdtype(jnp.result_type(labels), jnp.integer)
+            arch = self.architecture if name == "labels" else "ElectraForQuestionAnswering"
+            batch_for_labels = jnp.shape(ids if ids is not None else embeds)[0] if self.choices_axis else batch
+            expected = validation.label_shape(arch, config, batch_for_labels, length, float_labels=floating)
+            validation.check_labels(name, jnp.shape(labels), expected)
+        ranges = {}
+        for name, key in (("input_ids", "ids"), ("token_type_ids", "types"), ("position_ids", "positions")):
+            value = inputs.get(name)
+            if _is_concrete(value):
+                array = np.asarray(value)
+                ranges[key] = (int(array.min()), int(array.max()))
+        validation.check_token_ranges(config, **ranges)
+
+    # ------------------------------------------------------------------ call
+    label_names: tuple[str, ...] = ("labels",)
+
+    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                 head_mask=None, inputs_embeds=None, *, params: dict | None = None,
+                 dropout_rng: jax.Array | None = None, train: bool = False,
+                 output_attentions: bool = False, output_hidden_states: bool = False, **task_inputs):
+        """Run the model. Args (shapes as `ElectraModelModule`; multiple choice adds a choices
+        axis C): `input_ids` (B, L), `attention_mask`, `token_type_ids`, `position_ids`,
+        `head_mask` (N,) or (layers, N), `inputs_embeds` (B, L, E); the task's label and
+        decoder keywords (`labels`, `start_positions`, `end_positions`, `encoder_hidden_states`,
+        `encoder_attention_mask`, `past_key_values`, `cache_index`, `use_cache`);
+        `params` (default `self.params`); `dropout_rng` (required when `train`).
+        Returns the task's output dataclass (a JAX pytree)."""
+        inputs = dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                      position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds, **task_inputs)
+        self._validate(inputs, self.label_names)
+        if train and dropout_rng is None:
+            raise ValueError("train=True needs a dropout_rng (a jax.random key)")
+        rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+        inputs = {k: v for k, v in inputs.items() if v is not None}
+        return self.module.apply(
+            {"params": self.params if params is None else params}, **inputs, train=train,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states, rngs=rngs,
+        )
+
+
+def _merge(params: dict, loaded: dict, dtype) -> dict:
+    """`params` with every leaf present in `loaded` replaced (cast to `dtype`); the tree
+    structure of `loaded` must be a subset of `params` (checked by `match_state_dict`)."""
+    out = {}
+    for name, value in params.items():
+        if name not in loaded:
+            out[name] = value
+        elif isinstance(value, dict):
+            out[name] = _merge(value, loaded[name], dtype)
+        else:
+            out[name] = jnp.asarray(loaded[name], dtype)
+    return out
