@@ -5,9 +5,13 @@ inputs before computing anything. Shape checks use the static shapes and raise
 `ValueError` naming the argument, eagerly and while `tf.function` traces. Value-range
 checks (token ids, token types, positions) read the data: in eager mode they raise
 `ValueError`; inside `tf.function` they are `tf.debugging` asserts with the same message
-(`InvalidArgumentError` at run time). XLA compiles asserts to nothing, so under
-`jit_compile=True` out-of-range ids are clamped silently: check them before the compiled
-step with `validate_inputs` (for instance in a `tf.data` pipeline).
+(`InvalidArgumentError` at run time).
+
+XLA compiles asserts to nothing and clamps out-of-range gathers, and it has no way to
+raise at run time. So in graph mode the model also poisons its output: any out-of-range
+id makes every output NaN (`out_of_range_nan`), which under `jit_compile=True` is the
+signal instead of an error. To get the error itself, check the ids before the compiled
+step with `validate_inputs` (for instance mapped over a `tf.data` pipeline).
 """
 
 from __future__ import annotations
@@ -60,6 +64,21 @@ def validate_inputs(config: ElectraConfig, features: dict) -> dict:
         with tf.control_dependencies(checks):
             features = {**features, name: tf.identity(x)}
     return features
+
+
+def out_of_range_nan(config: ElectraConfig, input_ids, token_type_ids, position_ids) -> tf.Tensor | None:
+    """Scalar float32: NaN if any id lies outside its table, else 0; None in eager mode
+    (where `validate_inputs` has raised already). Added to the embeddings, it turns the
+    silent clamping of XLA's gather into NaN outputs."""
+    if tf.executing_eagerly():
+        return None
+    bad = tf.constant(False)
+    for (name, limit_name), x in zip(RANGE_CHECKS, (input_ids, token_type_ids, position_ids)):
+        if x is not None:
+            x = tf.convert_to_tensor(x)
+            limit = tf.cast(getattr(config, limit_name), x.dtype)
+            bad = tf.logical_or(bad, tf.reduce_any(tf.logical_or(x < 0, x >= limit)))
+    return tf.where(bad, tf.constant(float("nan")), tf.constant(0.0))
 
 
 def check_forward_inputs(config: ElectraConfig, input_ids, inputs_embeds, attention_mask, token_type_ids, position_ids, head_mask, past_length=0) -> dict:
@@ -171,6 +190,9 @@ class ElectraModel(ElectraPreTrainedModel):
             raise ValueError("past_key_values needs a decoder (config.is_decoder=True)")
 
         hidden_states = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, past_length=past_length, training=training)
+        poison = out_of_range_nan(config, input_ids, token_type_ids, position_ids)
+        if poison is not None:
+            hidden_states = hidden_states + tf.cast(poison, hidden_states.dtype)  # (B, L, E), NaN on bad ids
         if hasattr(self, "embeddings_project"):
             hidden_states = self.embeddings_project(hidden_states)  # (B, L, H)
         L = tf.shape(hidden_states)[1]
