@@ -4,7 +4,7 @@ HF's TF classes need tf-keras (`TF_USE_LEGACY_KERAS=1`, set before `transformers
 imported), which cannot share a process with `electra.tf`'s Keras 3. So the reference
 models are built and saved by running this file as a script, and tests read the files.
 
-    from hf_reference import save_hf_references   # tests/ is on sys.path, as for conftest
+    from tests.hf_reference import save_hf_references
 
     paths = save_hf_references(tmp_path, ["ElectraForMaskedLM"], config.to_dict(), seed=0,
                                formats=("pt", "pt_bin", "tf", "flax"),
@@ -88,7 +88,9 @@ def save_hf_references(
         np.savez(directory / "inputs.npz", **inputs)
         job["inputs"] = str(directory / "inputs.npz")
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run([sys.executable, __file__, json.dumps(job)], env=env, capture_output=True, text=True, timeout=timeout)
+    # -P: keep tests/ off sys.path, where tests/flax and tests/tf would shadow the frameworks.
+    command = [sys.executable, "-P", __file__, json.dumps(job)]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode:
         raise RuntimeError(f"HF reference subprocess failed ({result.returncode}):\n{result.stderr[-4000:]}")
     paths: dict[str, dict[str, Path]] = {}

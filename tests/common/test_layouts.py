@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from tests.conftest import tiny_config
 from electra.common.checkpoint import match_state_dict, read_google_tf1_checkpoint
 from electra.common.errors import CheckpointError
 from electra.common.layouts import (
