@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from electra.common.errors import CheckpointError
+
 BACKENDS = ("pt", "tf", "flax")
 
 
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             from electra.detect import run_detect
 
             run_detect(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as err:
         print(f"electra {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -115,7 +115,7 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings
     module = importlib.import_module(f"electra.{backend}.pretraining")
     schedule = LinearSchedule(settings["lr"], settings["warmup_steps"], settings["steps"])
     weights = recipe.LossWeights(discriminator=settings["disc_weight"])
-    pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights)
+    pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"])
     return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"])
 
 
@@ -190,7 +190,7 @@ def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict[str, An
     if not path.is_file():
         return []
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in records if up_to_step is None or r.get("step", 0) <= up_to_step and "heldout_discriminator_auc" not in r]
+    return [r for r in records if up_to_step is None or r.get("step", 0) <= up_to_step]
 
 
 def plot_curves(records: list[dict[str, Any]], file: Path) -> bool:
@@ -283,15 +283,18 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
                 bar.update(1)
                 bar.set_postfix(gen=f"{metrics['generator_loss']:.3f}", disc=f"{metrics['discriminator_loss']:.4f}", tok_s=f"{rate:,.0f}")
             if step % args.save_every == 0 or step == total:
+                # Evaluate, log, then checkpoint: a resumed run keeps the records up to its checkpoint.
+                result = evaluate(trainer, heldout, step)
+                log.write(json.dumps(result) + "\n")
+                log.flush()
                 save_checkpoint(out, trainer, step, train.state_dict())
                 if bar is None:
                     print(f"step {step}/{total}  loss {metrics['loss']:.4f}  gen {metrics['generator_loss']:.4f}  disc {metrics['discriminator_loss']:.4f}  {rate:,.0f} tokens/s", flush=True)
     if bar is not None:
         bar.close()
 
-    result = evaluate(trainer, heldout, step)
-    with open(metrics_file, "a", encoding="utf-8") as log:
-        log.write(json.dumps(result) + "\n")
+    if started_step == total:  # resumed a finished run: nothing trained, evaluate once more
+        result = evaluate(trainer, heldout, step)
     trainer.export(out)
     for network in ("discriminator", "generator"):
         tokenizer.save_pretrained(out / network)

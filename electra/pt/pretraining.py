@@ -33,6 +33,8 @@ class ElectraPretrainer(nn.Module):
             `electra.common.presets.generator_config`); they must agree on the embedding sizes.
         loss_weights: generator and discriminator loss weights (1 and 50 by default).
         temperature: sampling temperature of the generator.
+        seed: seeds the weight initialisation (without touching the global torch RNG);
+            None draws from the global RNG.
     """
 
     def __init__(
@@ -41,13 +43,17 @@ class ElectraPretrainer(nn.Module):
         generator_config: ElectraConfig,
         loss_weights: recipe.LossWeights = recipe.LossWeights(),
         temperature: float = 1.0,
+        seed: int | None = None,
     ):
         super().__init__()
         recipe.check_pair(discriminator_config, generator_config)
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        self.discriminator = ElectraForPreTraining(discriminator_config)
-        self.generator = ElectraForMaskedLM(generator_config)
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(recipe.step_seed(seed, 0, "init"))
+            self.discriminator = ElectraForPreTraining(discriminator_config)
+            self.generator = ElectraForMaskedLM(generator_config)
         # One embeddings module in both networks: tables and LayerNorm shared, then re-tie
         # the generator head to the shared word table.
         self.generator.electra.embeddings = self.discriminator.electra.embeddings

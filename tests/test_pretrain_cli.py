@@ -1,0 +1,178 @@
+"""`electra pretrain` and `electra detect` end to end, as a user runs them (PyTorch backend).
+
+Short runs on ../shared/data/austen with the real uncased vocab and a tiny model: the
+losses fall, a killed run resumed with --resume logs exactly what the uninterrupted run
+logged, the output loads as HF-format checkpoints, and bad input is refused with a clear
+error and nothing overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from electra import cli  # noqa: E402
+from electra import pretrain as run_module  # noqa: E402
+from electra.common.config import ElectraConfig  # noqa: E402
+
+TINY = dict(
+    embedding_size=32, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+    max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, data_dir):
+    root = tmp_path_factory.mktemp("pretrain")
+    config_file = ElectraConfig(**TINY).save_pretrained(root / "config")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    # Two novels keep the runs short while giving a real held-out split.
+    for name in ("persuasion.txt", "northangerabbey.txt"):
+        (corpus / name).write_bytes((data_dir / "austen" / name).read_bytes())
+    return {"root": root, "config": config_file, "corpus": corpus, "vocab": data_dir / "vocab" / "bert-base-uncased-vocab.txt"}
+
+
+def pretrain_args(setup, out, *extra):
+    return [
+        "pretrain", "--backend", "pt", "--corpus", str(setup["corpus"]), "--config", str(setup["config"]),
+        "--vocab", str(setup["vocab"]), "--steps", "24", "--batch-size", "8", "--seq-len", "64", "--lr", "2e-3",
+        "--warmup-steps", "4", "--save-every", "8", "--eval-batches", "2", "--seed", "7", "--no-progress",
+        "--out", str(out), *extra,
+    ]
+
+
+def train_records(out: Path) -> list[dict]:
+    return [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+
+
+@pytest.fixture(scope="module")
+def finished_run(setup):
+    out = setup["root"] / "run"
+    assert cli.main(pretrain_args(setup, out)) == 0
+    return out
+
+
+def test_run_writes_checkpoints_metrics_and_falling_losses(finished_run):
+    records = train_records(finished_run)
+    assert [r["step"] for r in records] == list(range(1, 25))
+    first, last = records[:4], records[-4:]
+    assert np.mean([r["generator_loss"] for r in last]) < np.mean([r["generator_loss"] for r in first]) - 0.5
+    assert np.mean([r["loss"] for r in last]) < np.mean([r["loss"] for r in first])
+    final = json.loads((finished_run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0.0 <= final["heldout_discriminator_auc"] <= 1.0
+    for network in ("discriminator", "generator"):
+        assert (finished_run / network / "config.json").is_file()
+        assert (finished_run / network / "model.safetensors").is_file()
+        assert (finished_run / network / "vocab.txt").is_file()
+    assert (finished_run / "curves.png").stat().st_size > 1000
+
+
+def test_resume_after_a_kill_repeats_the_uninterrupted_run(setup, finished_run, monkeypatch):
+    out = setup["root"] / "killed"
+    original = run_module.make_trainer
+
+    def make_killable_trainer(*args, **kwargs):
+        trainer = original(*args, **kwargs)
+        step_fn = trainer.train_step
+
+        def train_step(batch, step):
+            if step == 13:  # after the checkpoint at step 8, before the one at 16
+                raise KeyboardInterrupt
+            return step_fn(batch, step)
+
+        trainer.train_step = train_step
+        return trainer
+
+    monkeypatch.setattr(run_module, "make_trainer", make_killable_trainer)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(pretrain_args(setup, out))
+    monkeypatch.setattr(run_module, "make_trainer", original)
+    assert json.loads((out / "checkpoint" / "trainer_state.json").read_text())["step"] == 8
+    assert cli.main(pretrain_args(setup, out, "--resume")) == 0
+    resumed, uninterrupted = train_records(out), train_records(finished_run)
+    for a, b in zip(resumed, uninterrupted, strict=True):
+        assert a["step"] == b["step"]
+        for key in ("loss", "generator_loss", "discriminator_loss", "lr"):
+            assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-7), (a["step"], key)
+
+
+def test_outputs_load_in_our_pt_and_in_transformers(finished_run):
+    import torch
+    import transformers
+
+    from electra.common.tokenizer_fast import ElectraTokenizerFast
+    from electra.pt import ElectraForMaskedLM, ElectraForPreTraining
+
+    tokenizer = ElectraTokenizerFast.from_pretrained(finished_run / "discriminator")
+    enc = tokenizer(["she was not a woman of many words", "it was a truth universally acknowledged"], padding=True, return_tensors="pt")
+    ours = ElectraForPreTraining.from_pretrained(finished_run / "discriminator").eval()
+    hf = transformers.ElectraForPreTraining.from_pretrained(finished_run / "discriminator").eval()
+    with torch.no_grad():
+        assert torch.allclose(ours(**enc).logits, hf(**enc).logits, atol=1e-5)
+    ours_gen = ElectraForMaskedLM.from_pretrained(finished_run / "generator").eval()
+    hf_gen = transformers.ElectraForMaskedLM.from_pretrained(finished_run / "generator").eval()
+    with torch.no_grad():
+        assert torch.allclose(ours_gen(**enc).logits, hf_gen(**enc).logits, atol=1e-5)
+    hf_tok = transformers.ElectraTokenizerFast.from_pretrained(finished_run / "discriminator")
+    assert hf_tok("she was not a woman")["input_ids"] == tokenizer("she was not a woman")["input_ids"]
+
+
+def test_detect_prints_a_probability_per_token(finished_run, capsys):
+    assert cli.main(["detect", "--model", str(finished_run / "discriminator"), "the quick brown fox fake over the lazy dog"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "the quick brown fox fake over the lazy dog"
+    rows = [line.split() for line in lines[1:]]
+    assert [r[0] for r in rows] == ["the", "quick", "brown", "fox", "fake", "over", "the", "lazy", "dog"]
+    assert all(0.0 <= float(r[1]) <= 1.0 for r in rows)
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("empty", "no text"),
+        ("binary", "UTF-8"),
+        ("too_small", "too small"),
+        ("seq_len", "max_position_embeddings"),
+    ],
+)
+def test_bad_corpus_and_sizes_are_refused(setup, tmp_path, case, message, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    args = pretrain_args(setup, tmp_path / "out")
+    if case == "empty":
+        (corpus / "a.txt").write_text("\n\n")
+    elif case == "binary":
+        (corpus / "a.txt").write_bytes(b"hello\xff\xfe world\n")
+    elif case == "too_small":
+        (corpus / "a.txt").write_text("One short sentence.\n")
+    else:
+        (corpus / "a.txt").write_text("Some text.\n")
+        args[args.index("--seq-len") + 1] = "65"
+    args[args.index("--corpus") + 1] = str(corpus)
+    assert cli.main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_output_directory_of_another_run_and_corrupt_checkpoint_are_refused(setup, finished_run, tmp_path, capsys):
+    before = (finished_run / "metrics.jsonl").read_bytes()
+    other = pretrain_args(setup, finished_run, "--resume")
+    other[other.index("--seed") + 1] = "8"
+    assert cli.main(other) == 2
+    assert "different run" in capsys.readouterr().err
+    assert cli.main(pretrain_args(setup, finished_run)) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (finished_run / "metrics.jsonl").read_bytes() == before
+
+    copy = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(finished_run, copy)
+    (copy / "checkpoint" / "state.safetensors").write_bytes(b"garbage")
+    assert cli.main(pretrain_args(setup, copy, "--resume")) == 2
+    assert "corrupt" in capsys.readouterr().err
