@@ -183,6 +183,16 @@ class ElectraPreTrainedModel:
             token_type_ids=flat(inputs.get("token_type_ids")), position_ids=flat(inputs.get("position_ids")),
             past_length=past_length,
         )
+        if past is not None and not config.is_decoder:
+            raise ValueError("past_key_values needs a decoder (config.is_decoder=True)")
+        encoder = inputs.get("encoder_hidden_states")
+        if encoder is not None:
+            if not config.add_cross_attention:
+                raise ValueError("encoder_hidden_states needs a model built with config.add_cross_attention=True")
+            validation.check_labels("encoder_hidden_states", jnp.shape(encoder), (batch, None, config.hidden_size))
+            encoder_mask = inputs.get("encoder_attention_mask")
+            if encoder_mask is not None:
+                validation.check_labels("encoder_attention_mask", jnp.shape(encoder_mask), jnp.shape(encoder)[:2])
         head_mask = inputs.get("head_mask")
         validation.check_head_mask(config, None if head_mask is None else jnp.shape(head_mask))
         for name in label_names:

@@ -221,3 +221,14 @@ class ElectraForQuestionAnswering(ElectraPreTrainedModel):
     module_class = ElectraForQuestionAnsweringModule
     architecture = "ElectraForQuestionAnswering"
     label_names = ("start_positions", "end_positions")
+
+    def _validate(self, inputs, label_names):
+        """Both positions or neither; (B, 1) positions are read as (B,), as HF does."""
+        start, end = inputs.get("start_positions"), inputs.get("end_positions")
+        if (start is None) != (end is None):
+            raise ValueError("pass both start_positions and end_positions, or neither")
+        for name in label_names:
+            value = inputs.get(name)
+            if value is not None and jnp.ndim(value) == 2 and jnp.shape(value)[1] == 1:
+                inputs[name] = jnp.reshape(value, (-1,))
+        super()._validate(inputs, label_names)

@@ -1,0 +1,69 @@
+"""generate: greedy and sampled decoding, cached == recomputed, filters, stopping."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import electra.flax as ef
+from conftest import tiny_config
+from electra.common.random_weights import random_state_dict
+from electra.flax.generation import filter_logits
+
+
+@pytest.fixture(scope="module")
+def model():
+    config = tiny_config(is_decoder=True, position_embedding_type="relative_key")
+    m = ef.ElectraForCausalLM(config)
+    m.load_canonical_state_dict(random_state_dict(config, "ElectraForCausalLM", seed=9))
+    return m
+
+
+PROMPT = np.array([[5, 17, 42], [8, 9, 10]], np.int32)
+
+
+def test_greedy_cached_equals_recomputed_and_is_the_argmax(model):
+    cached = model.generate(PROMPT, max_new_tokens=6)
+    full = model.generate(PROMPT, max_new_tokens=6, use_cache=False)
+    assert cached.shape == (2, 9)
+    np.testing.assert_array_equal(cached, full)
+    np.testing.assert_array_equal(cached[:, :3], PROMPT)
+    logits = model(cached[:, :-1], use_cache=False).logits
+    np.testing.assert_array_equal(np.argmax(logits[:, 2:], -1), cached[:, 3:])
+
+
+def test_sampling_cached_equals_recomputed(model):
+    kwargs = dict(max_new_tokens=8, do_sample=True, temperature=0.8, top_k=20, top_p=0.9)
+    cached = model.generate(PROMPT, rng=jax.random.key(1), **kwargs)
+    full = model.generate(PROMPT, rng=jax.random.key(1), use_cache=False, **kwargs)
+    np.testing.assert_array_equal(cached, full)
+    other = model.generate(PROMPT, rng=jax.random.key(2), **dict(kwargs, temperature=5.0, top_k=None, top_p=None))
+    assert not np.array_equal(cached, other)
+
+
+def test_filters():
+    logits = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]]))
+    top2 = filter_logits(logits, top_k=2)
+    assert jnp.isinf(top2[0, 2:]).all() and jnp.isfinite(top2[0, :2]).all()
+    assert jnp.isfinite(filter_logits(logits, top_p=0.7))[0].tolist() == [True, True, False, False]  # 0.5 < 0.7 <= 0.8
+    assert jnp.isfinite(filter_logits(logits, top_p=0.01))[0].tolist() == [True, False, False, False]
+    np.testing.assert_allclose(filter_logits(logits, temperature=2.0), logits / 2)
+
+
+def test_eos_stops_and_pads(model):
+    first = model.generate(PROMPT, max_new_tokens=1)[:, -1]
+    out = model.generate(PROMPT, max_new_tokens=5, eos_token_id=int(first[0]))
+    assert out[0, 3] == first[0] and bool(jnp.all(out[0, 4:] == model.config.pad_token_id))
+
+
+def test_bad_arguments(model):
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model.generate(PROMPT, max_new_tokens=62)
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate(PROMPT, do_sample=True, temperature=0)
+    with pytest.raises(ValueError, match="top_p"):
+        model.generate(PROMPT, do_sample=True, top_p=1.5)
+    with pytest.raises(ValueError, match="input_ids"):
+        model.generate(np.array([[5, 99]], np.int32), max_new_tokens=1)
