@@ -22,8 +22,12 @@ DEFAULT_SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token
                           "cls_token": "[CLS]", "mask_token": "[MASK]"}
 # What HF writes as `model_max_length` when there is no limit (int(1e30)).
 NO_MAX_LENGTH = 1000000000000000019884624838656
-# tokenizer_config.json keys passed to the tokenizer constructor unchanged.
-_OPTION_KEYS = ("do_lower_case", "strip_accents", "tokenize_chinese_chars", "clean_up_tokenization_spaces")
+# tokenizer_config.json keys passed to the tokenizer constructor unchanged, with the JSON types allowed.
+_OPTION_TYPES = {"do_lower_case": (bool,), "strip_accents": (bool, type(None)), "tokenize_chinese_chars": (bool,),
+                 "clean_up_tokenization_spaces": (bool,)}
+
+
+_JSON_NAMES = {bool: "true/false", type(None): "null"}
 
 
 def read_vocab_file(path) -> list[str]:
@@ -155,16 +159,28 @@ def read_pretrained(directory) -> dict:
     if config.get("do_basic_tokenize", True) is not True:
         raise ValueError(f"'{config_path}': do_basic_tokenize=False is not supported")
 
-    kwargs = {key: config[key] for key in _OPTION_KEYS if key in config}
+    kwargs = {}
+    for key, types in _OPTION_TYPES.items():
+        if key in config:
+            if not isinstance(config[key], types):
+                raise ValueError(f"'{config_path}': {key} must be {' or '.join(_JSON_NAMES[t] for t in types)}, "
+                                 f"found {config[key]!r}")
+            kwargs[key] = config[key]
     max_length = config.get("model_max_length")
-    if isinstance(max_length, (int, float)) and max_length < NO_MAX_LENGTH:
+    if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, float))
+                                   or max_length < 1):
+        raise ValueError(f"'{config_path}': model_max_length must be a positive number, found {max_length!r}")
+    if max_length is not None and max_length < NO_MAX_LENGTH:
         kwargs["model_max_length"] = int(max_length)
     for name in DEFAULT_SPECIAL_TOKENS:
         for source, values in ((config_path, config), (special_path, special)):
             if values.get(name) is not None:
                 kwargs[name] = _token_content(values[name], source, name)
 
-    never_split = list(config.get("never_split") or [])
+    never_split = config.get("never_split") or []
+    if not isinstance(never_split, list):
+        raise ValueError(f"'{config_path}': never_split must be a list of tokens, found {never_split!r}")
+    never_split = [_token_content(token, config_path, "never_split") for token in never_split]
     for source, values in ((config_path, config), (special_path, special)):
         never_split += [_token_content(v, source, "additional_special_tokens") for v in values.get("additional_special_tokens", [])]
     specials = {kwargs.get(name, default) for name, default in DEFAULT_SPECIAL_TOKENS.items()}
