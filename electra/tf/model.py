@@ -134,7 +134,8 @@ class ElectraModel(ElectraPreTrainedModel):
         self.encoder = ElectraEncoder(config, name="encoder")
 
     def build(self, input_shape=None):
-        self.embeddings.build()
+        if not self.embeddings.built:  # already built when shared (electra.tf.pretraining)
+            self.embeddings.build()
         if hasattr(self, "embeddings_project"):
             self.embeddings_project.build((None, None, self.config.embedding_size))
         self.encoder.build()

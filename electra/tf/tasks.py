@@ -100,7 +100,7 @@ class _ElectraLMModel(_ElectraTaskModel):
         self.generator_lm_head.build()
         self.built = True
 
-    def _logits(self, hidden_states):
+    def lm_logits(self, hidden_states):
         word_embeddings = self.electra.embeddings.word_embeddings.embeddings
         return self.generator_lm_head(self.generator_predictions(hidden_states), word_embeddings)  # (B, L, V)
 
@@ -115,7 +115,7 @@ class ElectraForMaskedLM(_ElectraLMModel):
         """labels: (B, L) token ids, -100 where no prediction is scored. Returns logits (B, L, V)."""
         out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                              {"labels": labels}, output_attentions, output_hidden_states, training)
-        logits = self._logits(out.last_hidden_state)
+        logits = self.lm_logits(out.last_hidden_state)
         loss = None if labels is None else losses.masked_lm_loss(logits, labels)
         return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
@@ -143,7 +143,7 @@ class ElectraForCausalLM(_ElectraLMModel):
                              {"labels": labels}, output_attentions, output_hidden_states, training,
                              encoder_hidden_states=encoder_hidden_states, encoder_attention_mask=encoder_attention_mask,
                              past_key_values=past_key_values, use_cache=use_cache)
-        logits = self._logits(out.last_hidden_state)
+        logits = self.lm_logits(out.last_hidden_state)
         loss = None if labels is None else losses.causal_lm_loss(logits, labels)
         return CausalLMOutput(loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
                               attentions=out.attentions, cross_attentions=out.cross_attentions)

@@ -1,0 +1,342 @@
+"""Replaced-token-detection pretraining in TensorFlow/Keras 3: `ElectraPretrainer` and its trainer.
+
+Mirrors `electra.pt.pretraining`. `ElectraPretrainer` pairs a generator
+(`ElectraForMaskedLM`) and a discriminator (`ElectraForPreTraining`) that share one
+`ElectraEmbeddings` layer (word, position and token-type tables and the embedding
+LayerNorm), with the generator's output layer reading the shared word table
+(shared/PRETRAINING.md, step 7). The generator head runs only at the masked positions.
+
+Training checkpoints (`state_arrays`) use the PyTorch parameter names and layouts
+(`param/discriminator.electra.embeddings.word_embeddings.weight`, Linear weights (out, in)),
+so a run can be resumed in either backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from electra.common import pretraining as recipe
+from electra.common.config import ElectraConfig
+from electra.common.outputs import ElectraPretrainerOutput
+from electra.common.schedule import CLIP_NORM, LinearSchedule
+from electra.tf.optim import ElectraAdamW
+from electra.tf.tasks import ElectraForMaskedLM, ElectraForPreTraining
+
+
+class ElectraPretrainer(keras.Model):
+    """Generator + discriminator with shared embeddings.
+
+    Args:
+        discriminator_config, generator_config: the two networks (see
+            `electra.common.presets.generator_config`); they must agree on the embedding sizes.
+        loss_weights: generator and discriminator loss weights (1 and 50 by default).
+        temperature: sampling temperature of the generator.
+        seed: seeds the weight initialisation at `build` (through `keras.utils.set_random_seed`,
+            which also reseeds Python, NumPy and TF); None keeps the global RNG.
+    """
+
+    def __init__(
+        self,
+        discriminator_config: ElectraConfig,
+        generator_config: ElectraConfig,
+        loss_weights: recipe.LossWeights = recipe.LossWeights(),
+        temperature: float = 1.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        recipe.check_pair(discriminator_config, generator_config)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.discriminator = ElectraForPreTraining(discriminator_config, name="discriminator")
+        self.generator = ElectraForMaskedLM(generator_config, name="generator")
+        # One embeddings layer in both networks (tables and LayerNorm); the generator head
+        # reads `electra.embeddings.word_embeddings` at call time, so it follows.
+        self.generator.electra.embeddings = self.discriminator.electra.embeddings
+        self.loss_weights = loss_weights
+        self.temperature = temperature
+        self.seed = seed
+
+    def build(self, input_shape=None):
+        if self.seed is not None:
+            keras.utils.set_random_seed(recipe.step_seed(self.seed, 0, "init") % 2**31)
+        self.discriminator.build()
+        self.generator.build()
+        self.built = True
+
+    def named_variables(self) -> list[tuple[str, keras.Variable, bool]]:
+        """(PyTorch parameter name, variable, transposed) for every variable, shared ones
+        once under the discriminator (the names `electra.pt`'s `named_parameters` gives)."""
+        if not self.built:
+            self.build()
+        named, seen = [], set()
+        for prefix, model in (("discriminator.", self.discriminator), ("generator.", self.generator)):
+            for key, (variable, transposed) in model.canonical_variables().items():
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    named.append((prefix + key, variable, transposed))
+        return named
+
+    def call(
+        self,
+        input_ids,
+        masked_ids,
+        mlm_labels,
+        attention_mask=None,
+        token_type_ids=None,
+        gumbel_noise=None,
+        seed=None,
+        noise_offset=0,
+        noise_rows=None,
+        training=False,
+    ) -> ElectraPretrainerOutput:
+        """One pretraining forward pass.
+
+        Args:
+            input_ids: (B, L) original token ids.
+            masked_ids: (B, L) the generator's input ([MASK] at most chosen positions).
+            mlm_labels: (B, L) original id at the chosen positions, -100 elsewhere.
+            attention_mask, token_type_ids: (B, L).
+            gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it);
+                drawn from `seed` otherwise.
+            seed: (2,) int seed of `tf.random.stateless_uniform` for the Gumbel noise
+                (None: the global generator).
+            noise_offset, noise_rows: the noise of the M chosen positions is rows
+                [noise_offset, noise_offset + M) of a (noise_rows, V) draw; data-parallel
+                replicas pass their offset in the global batch so that their noise is the
+                single-device noise (defaults: 0 and M).
+        Returns:
+            `ElectraPretrainerOutput` with the losses, metrics, `sampled_ids` (B, L) and
+            `replaced` (B, L); `generator_logits` is (M, V) over the M masked positions.
+        """
+        input_ids = tf.convert_to_tensor(input_ids)
+        mlm_labels = tf.convert_to_tensor(mlm_labels)
+        chosen = tf.not_equal(mlm_labels, -100)  # (B, L)
+        hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids, training=training).last_hidden_state  # (B, L, Hg)
+        gen_logits = self.generator.lm_logits(tf.boolean_mask(hidden, chosen))  # (M, V)
+        gen_logits = tf.cast(gen_logits, tf.float32)
+        targets = tf.cast(tf.boolean_mask(mlm_labels, chosen), tf.int32)  # (M,)
+        gen_loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=gen_logits))
+
+        if gumbel_noise is None:
+            M, V = tf.shape(gen_logits)[0], tf.shape(gen_logits)[1]
+            rows = M if noise_rows is None else noise_rows
+            if seed is None:
+                seed = tf.random.get_global_generator().make_seeds(1)[:, 0]
+            u = tf.random.stateless_uniform(tf.stack([rows, V]), seed=seed, dtype=tf.float32)[noise_offset : noise_offset + M]
+            noise = -tf.math.log(-tf.math.log(u + recipe.GUMBEL_EPS) + recipe.GUMBEL_EPS)
+        else:
+            noise = tf.boolean_mask(tf.cast(gumbel_noise, tf.float32), chosen)
+        sampled = tf.argmax(tf.stop_gradient(gen_logits) / self.temperature + noise, axis=-1, output_type=tf.int32)  # (M,)
+        sampled_ids = tf.tensor_scatter_nd_update(input_ids, tf.where(chosen), tf.cast(sampled, input_ids.dtype))
+        replaced = tf.cast(tf.not_equal(sampled_ids, input_ids), tf.int32)  # (B, L)
+
+        disc = self.discriminator(sampled_ids, attention_mask, token_type_ids, labels=replaced, training=training)
+        loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc.loss
+
+        gen_accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(gen_logits, -1, output_type=tf.int32), targets), tf.float32))
+        valid = tf.ones_like(replaced, tf.bool) if attention_mask is None else tf.cast(attention_mask, tf.bool)
+        predicted = tf.stop_gradient(disc.logits) > 0
+        truth = tf.cast(replaced, tf.bool)
+        count = lambda x: tf.reduce_sum(tf.cast(x, tf.float32))  # noqa: E731
+        tp = count(predicted & truth & valid)
+        disc_accuracy = count(tf.equal(predicted, truth) & valid) / count(valid)
+        precision = tp / tf.maximum(count(predicted & valid), 1.0)
+        recall = tp / tf.maximum(count(truth & valid), 1.0)
+        return ElectraPretrainerOutput(
+            loss=loss,
+            generator_loss=gen_loss,
+            discriminator_loss=disc.loss,
+            generator_accuracy=gen_accuracy,
+            discriminator_accuracy=disc_accuracy,
+            discriminator_precision=precision,
+            discriminator_recall=recall,
+            generator_logits=gen_logits,
+            discriminator_logits=disc.logits,
+            sampled_ids=sampled_ids,
+            replaced=replaced,
+        )
+
+
+_SCALARS = (
+    "loss",
+    "generator_loss",
+    "discriminator_loss",
+    "generator_accuracy",
+    "discriminator_accuracy",
+    "discriminator_precision",
+    "discriminator_recall",
+)
+_INPUTS = ("input_ids", "masked_ids", "mlm_labels", "attention_mask", "token_type_ids")
+
+
+def _seed(seed: int, step: int, stream: str) -> tf.Tensor:
+    """(2,) int64 stateless seed from `recipe.step_seed`."""
+    value = recipe.step_seed(seed, step, stream)
+    return tf.constant([value >> 32, value & 0xFFFFFFFF], tf.int64)
+
+
+class PretrainingTrainer:
+    """Optimizer, schedule and per-step randomness around an `ElectraPretrainer`.
+
+    The backend-neutral loop (`electra.pretrain`) calls `train_step`, `evaluate`,
+    `state_arrays`/`load_state_arrays` and `export`; arrays cross the boundary as NumPy.
+    Every random draw of step k comes from `recipe.step_seed(seed, k, ...)` (Gumbel noise
+    from a stateless seed, dropout by resetting each Dropout layer's seed state), so a
+    resumed run repeats the uninterrupted one exactly.
+
+    Args:
+        strategy: a `tf.distribute.Strategy` (e.g. `MirroredStrategy`) for data-parallel
+            steps: each replica runs its share of the batch and the gradients are summed;
+            losses are normalised by the global counts, so a step equals the
+            single-device step on the same global batch. None: the default strategy.
+        jit_compile: compile the step with XLA.
+    """
+
+    def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
+                 strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False):
+        self.model = pretrainer
+        self.schedule = schedule
+        self.seed = seed
+        self.clip_norm = clip_norm
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():
+            self.named = pretrainer.named_variables()
+            self.optimizer = ElectraAdamW((name, variable) for name, variable, _ in self.named)
+        self.dropouts = [layer for layer in pretrainer._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+        self._step = tf.function(self._distributed_step, jit_compile=jit_compile, reduce_retracing=True)
+
+    # ------------------------------------------------------------------ train
+    def _replica_step(self, batch, gumbel_seed):
+        ctx = tf.distribute.get_replica_context()
+        chosen = tf.cast(tf.not_equal(batch["mlm_labels"], -100), tf.float32)
+        valid = tf.cast(batch["attention_mask"], tf.float32)
+        local = tf.stack([tf.reduce_sum(chosen), tf.reduce_sum(valid)])
+        # Global counts and this replica's offset among the chosen positions (for the noise).
+        one_hot = tf.one_hot(ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync)[:, None] * local[None, :]  # (R, 2)
+        per_replica = ctx.all_reduce(tf.distribute.ReduceOp.SUM, one_hot)
+        total = tf.reduce_sum(per_replica, axis=0)
+        offset = tf.cast(tf.reduce_sum(per_replica[: ctx.replica_id_in_sync_group, 0]), tf.int32)
+        share_gen, share_disc = local[0] / total[0], local[1] / total[1]
+        variables = [v for v in self.optimizer.variables]
+        with tf.GradientTape() as tape:
+            out = self.model(**batch, seed=gumbel_seed, noise_offset=offset, noise_rows=tf.cast(total[0], tf.int32), training=True)
+            weights = self.model.loss_weights
+            loss = weights.generator * out.generator_loss * share_gen + weights.discriminator * out.discriminator_loss * share_disc
+        grads = tape.gradient(loss, variables)
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [tf.convert_to_tensor(g) if g is not None else tf.zeros(v.shape) for g, v in zip(grads, variables)])
+        # Metrics as global ratios of summed counts.
+        predicted = tf.cast(out.discriminator_logits > 0, tf.float32) * valid
+        truth = tf.cast(out.replaced, tf.float32) * valid
+        M = tf.cast(tf.shape(out.generator_logits)[0], tf.float32)
+        sums = tf.stack([
+            loss,
+            out.generator_loss * share_gen,
+            out.discriminator_loss * share_disc,
+            out.generator_accuracy * M,
+            out.discriminator_accuracy * local[1],
+            tf.reduce_sum(predicted * truth),
+            tf.reduce_sum(predicted),
+            tf.reduce_sum(truth),
+        ])
+        sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM, sums)
+        return grads, sums, total
+
+    def _distributed_step(self, batch, lr, gumbel_seed, dropout_seed):
+        for i, layer in enumerate(self.dropouts):
+            layer.seed_generator.state.assign(tf.stack([dropout_seed, tf.constant(i, tf.int64)]))
+        data = self.strategy.experimental_distribute_values_from_function(lambda ctx: self._shard(batch, ctx))
+        grads, sums, total = self.strategy.run(self._replica_step, args=(data, gumbel_seed))
+        grads = [self.strategy.experimental_local_results(g)[0] for g in grads]
+        sums = self.strategy.experimental_local_results(sums)[0]
+        total = self.strategy.experimental_local_results(total)[0]
+        grads, grad_norm = tf.clip_by_global_norm(grads, self.clip_norm)
+        self.optimizer.apply(grads, lr)
+        tp, predicted, truth = sums[5], sums[6], sums[7]
+        metrics = {
+            "loss": sums[0],
+            "generator_loss": sums[1],
+            "discriminator_loss": sums[2],
+            "generator_accuracy": sums[3] / total[0],
+            "discriminator_accuracy": sums[4] / total[1],
+            "discriminator_precision": tp / tf.maximum(predicted, 1.0),
+            "discriminator_recall": tp / tf.maximum(truth, 1.0),
+        }
+        return metrics, grad_norm
+
+    def _shard(self, batch, ctx):
+        """This replica's rows of the global batch (contiguous, in replica order)."""
+        n, i = ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group
+        return {k: tf.split(v, n, axis=0)[i] for k, v in batch.items()}
+
+    def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
+        return {k: tf.constant(np.asarray(batch[k]), tf.int32) for k in _INPUTS}
+
+    def train_step(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
+        """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask, token_type_ids)."""
+        rows = len(batch["input_ids"])
+        if rows % self.strategy.num_replicas_in_sync:
+            raise ValueError(f"batch size {rows} must be a multiple of the {self.strategy.num_replicas_in_sync} replicas")
+        lr = self.schedule(step)
+        dropout_seed = recipe.step_seed(self.seed, step, "dropout")
+        with self.strategy.scope():
+            metrics, grad_norm = self._step(self._tensors(batch), tf.constant(lr, tf.float32), _seed(self.seed, step, "gumbel"),
+                                            tf.constant(dropout_seed, tf.int64))
+        result = {k: float(metrics[k]) for k in _SCALARS}
+        result.update(lr=lr, grad_norm=float(grad_norm))
+        return result
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
+        """Held-out forward without dropout: discriminator scores and labels for AUC."""
+        tensors = self._tensors(batch)
+        out = self.model(**tensors, seed=_seed(self.seed, step, "eval-gumbel"), training=False)
+        chosen = tensors["mlm_labels"].numpy() != -100
+        return {
+            "scores": out.discriminator_logits.numpy().astype(np.float32),
+            "replaced": out.replaced.numpy(),
+            "valid": np.asarray(batch["attention_mask"]),
+            "generator_correct": out.generator_logits.numpy().argmax(-1) == tensors["mlm_labels"].numpy()[chosen],
+            "generator_loss": np.float64(out.generator_loss),
+            "discriminator_loss": np.float64(out.discriminator_loss),
+        }
+
+    # ------------------------------------------------------------------ state
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Weights and optimizer moments as NumPy, keyed by PyTorch parameter name and in
+        PyTorch layout (Linear weights (out, in)), shared ones once."""
+        arrays = {}
+        for (name, variable, transposed), m, v in zip(self.named, self.optimizer.exp_avg, self.optimizer.exp_avg_sq):
+            for prefix, value in (("param", variable), ("adam_m", m), ("adam_v", v)):
+                array = np.array(keras.ops.convert_to_numpy(value), dtype=np.float32)
+                arrays[f"{prefix}/{name}"] = array.T.copy() if transposed else array
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays`; every parameter must be present with its shape.
+        Moments may be absent (a checkpoint from before the first step): zeros then."""
+        expected = {f"param/{name}" for name, _, _ in self.named}
+        missing = sorted(expected - arrays.keys())
+        if missing:
+            raise ValueError(f"training checkpoint lacks {len(missing)} parameters, e.g. {missing[:3]}")
+        updates = []
+        for (name, variable, transposed), m, v in zip(self.named, self.optimizer.exp_avg, self.optimizer.exp_avg_sq):
+            for prefix, target in (("param", variable), ("adam_m", m), ("adam_v", v)):
+                key = f"{prefix}/{name}"
+                array = np.asarray(arrays[key], np.float32) if key in arrays else np.zeros(tuple(target.shape), np.float32)
+                array = array.T if transposed else array
+                if tuple(array.shape) != tuple(target.shape):
+                    shape = array.T.shape if transposed else array.shape
+                    raise ValueError(f"training checkpoint {key} has shape {shape}, model has {tuple(reversed(target.shape)) if transposed else tuple(target.shape)}")
+                updates.append((target, array))
+        for target, array in updates:
+            target.assign(array)
+
+    def export(self, directory: Path) -> None:
+        """Write `discriminator/` and `generator/` in canonical format (HF-loadable)."""
+        self.model.discriminator.save_pretrained(Path(directory) / "discriminator")
+        self.model.generator.save_pretrained(Path(directory) / "generator")

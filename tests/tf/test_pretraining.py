@@ -1,0 +1,225 @@
+"""electra.tf.pretraining: shared embeddings, gradient flow, the loss recipe, the optimizer,
+training state (portable to electra.pt), and data-parallel steps with tf.distribute."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO_ROOT, tiny_config
+from electra.common import pretraining as recipe
+from electra.common.presets import generator_config
+from electra.common.schedule import LinearSchedule
+from electra.tf.optim import ElectraAdamW
+from electra.tf.pretraining import ElectraPretrainer, PretrainingTrainer
+
+
+def make_batch(config, B=3, L=12, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, config.vocab_size, size=(B, L))
+    ids[:, 0] = 1
+    mask = np.ones((B, L), dtype=np.int64)
+    mask[1, -3:] = 0
+    chosen = (rng.random((B, L)) < 0.3) & (mask == 1)
+    chosen[:, 0] = False
+    chosen[:, 1] = True
+    labels = np.where(chosen, ids, -100)
+    masked = np.where(chosen, 4, ids)
+    arrays = dict(input_ids=ids, masked_ids=masked, mlm_labels=labels, attention_mask=mask, token_type_ids=np.zeros((B, L)))
+    return {k: v.astype(np.int32) for k, v in arrays.items()}
+
+
+def make_pretrainer(seed=0, **changes):
+    disc = tiny_config(**changes)
+    model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=seed)
+    model.build()
+    return model
+
+
+@pytest.fixture
+def pretrainer():
+    return make_pretrainer()
+
+
+def test_embeddings_and_layer_norm_are_one_layer_and_head_reads_the_shared_table(pretrainer):
+    gen, disc = pretrainer.generator, pretrainer.discriminator
+    assert gen.electra.embeddings is disc.electra.embeddings
+    assert [v.name for v in gen.generator_lm_head.weights] == ["bias"]
+    names = [n for n, _, _ in pretrainer.named_variables()]
+    assert not any(n.startswith("generator.electra.embeddings.") for n in names)  # listed once
+    assert len({id(v) for v in pretrainer.trainable_variables}) == len(pretrainer.trainable_variables) == len(names)
+    # The names are electra.pt's parameter names: training checkpoints cross backends.
+    torch = pytest.importorskip("torch")
+    from electra.pt.pretraining import ElectraPretrainer as PtPretrainer
+
+    torch.manual_seed(0)
+    pt = PtPretrainer(pretrainer.discriminator.config, pretrainer.generator.config)
+    assert {n: tuple(p.shape) for n, p in pt.named_parameters()} == {
+        n: tuple(reversed(v.shape)) if t else tuple(v.shape) for n, v, t in pretrainer.named_variables()
+    }
+
+
+def test_mismatched_pair_is_refused():
+    disc = tiny_config()
+    with pytest.raises(ValueError, match="embedding_size"):
+        ElectraPretrainer(disc, generator_config(disc, 0.5).replace(embedding_size=16))
+    with pytest.raises(ValueError, match="temperature"):
+        ElectraPretrainer(disc, generator_config(disc, 0.5), temperature=0)
+
+
+def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
+    batch = make_batch(pretrainer.discriminator.config)
+    V = pretrainer.discriminator.config.vocab_size
+    noise = recipe.gumbel_noise(np.random.default_rng(1), (3, 12, V))
+    out = pretrainer(**batch, gumbel_noise=noise)
+    chosen = batch["mlm_labels"] != -100
+    full = pretrainer.generator(batch["masked_ids"], batch["attention_mask"], batch["token_type_ids"]).logits.numpy()
+    np.testing.assert_allclose(out.generator_logits.numpy(), full[chosen], atol=1e-5)
+    logp = full[chosen] - np.log(np.exp(full[chosen]).sum(-1, keepdims=True))
+    expected_gen = -logp[np.arange(chosen.sum()), batch["mlm_labels"][chosen]].mean()
+    assert float(out.generator_loss) == pytest.approx(expected_gen, abs=1e-5)
+    expected = batch["input_ids"].copy()
+    expected[chosen] = (full[chosen] + noise[chosen]).argmax(-1)
+    np.testing.assert_array_equal(out.sampled_ids.numpy(), expected)
+    np.testing.assert_array_equal(out.replaced.numpy(), (expected != batch["input_ids"]).astype(np.int32))
+    logits = pretrainer.discriminator(expected, batch["attention_mask"], batch["token_type_ids"]).logits.numpy()
+    valid = batch["attention_mask"] == 1
+    x, y = logits[valid], out.replaced.numpy()[valid]
+    bce = np.mean(np.logaddexp(0, x) - x * y)
+    assert float(out.discriminator_loss) == pytest.approx(bce, abs=1e-6)
+    assert float(out.loss) == pytest.approx(float(out.generator_loss) + 50 * bce, rel=1e-6)
+
+
+def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_from_disc(pretrainer):
+    batch = make_batch(pretrainer.discriminator.config)
+    word = pretrainer.discriminator.electra.embeddings.word_embeddings.embeddings
+    layer_norm = pretrainer.discriminator.electra.embeddings.LayerNorm.gamma
+    gen_query = pretrainer.generator.electra.encoder.layer[0].attention.self.query.kernel
+    with tf.GradientTape(persistent=True) as tape:
+        out = pretrainer(**batch, seed=tf.constant([0, 1], tf.int64))
+    g_gen = tape.gradient(out.generator_loss, [word, layer_norm])
+    g_disc = tape.gradient(out.discriminator_loss, [word, layer_norm, gen_query])
+    assert all(float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0 for g in g_gen)
+    assert all(float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0 for g in g_disc[:2])
+    assert g_disc[2] is None  # the sample is discrete
+
+
+def test_adamw_without_bias_correction_matches_hand_computation():
+    p = tf.Variable([1.0, -2.0])
+    b = tf.Variable([0.5])
+    opt = ElectraAdamW([("dense.weight", p), ("dense.bias", b)], weight_decay=0.01)
+    opt.apply([tf.constant([0.2, -0.4]), tf.constant([1.0])], tf.constant(0.1))
+    m = 0.1 * np.array([0.2, -0.4])
+    v = 0.001 * np.array([0.2, -0.4]) ** 2
+    expected = np.array([1.0, -2.0]) - 0.1 * (m / (np.sqrt(v) + 1e-6) + 0.01 * np.array([1.0, -2.0]))
+    np.testing.assert_allclose(p.numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(b.numpy(), 0.5 - 0.1 * 0.1 / (np.sqrt(0.001) + 1e-6), atol=1e-6)  # bias: no decay
+    with pytest.raises(ValueError, match="shared"):
+        ElectraAdamW([("a", p), ("b", p)])
+
+
+def test_trainer_state_round_trip_repeats_the_same_step_and_loss_falls():
+    first_model = make_pretrainer(hidden_dropout_prob=0.1)
+    disc = first_model.discriminator.config
+    batch = make_batch(disc)
+    schedule = LinearSchedule(2e-3, 2, 40)
+    first = PretrainingTrainer(first_model, schedule, seed=3)
+    first.train_step(batch, 0)
+    saved = first.state_arrays()
+    assert {k.split("/")[0] for k in saved} == {"param", "adam_m", "adam_v"}
+    a = first.train_step(batch, 1)
+    assert set(a) == {"loss", "generator_loss", "discriminator_loss", "generator_accuracy", "discriminator_accuracy",
+                      "discriminator_precision", "discriminator_recall", "lr", "grad_norm"}
+    second = PretrainingTrainer(make_pretrainer(seed=9, hidden_dropout_prob=0.1), schedule, seed=3)
+    second.load_state_arrays(saved)
+    b = second.train_step(batch, 1)
+    assert a == b
+    with pytest.raises(ValueError, match="lacks"):
+        second.load_state_arrays({})
+    losses = [second.train_step(batch, step)["loss"] for step in range(2, 25)]
+    assert np.mean(losses[-4:]) < 0.7 * losses[0]
+
+
+def test_checkpoint_from_electra_pt_resumes_in_tf():
+    torch = pytest.importorskip("torch")
+    from electra.pt.pretraining import ElectraPretrainer as PtPretrainer
+    from electra.pt.pretraining import PretrainingTrainer as PtTrainer
+
+    disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    gen = generator_config(disc, 0.5)
+    schedule = LinearSchedule(1e-3, 2, 10)
+    torch.manual_seed(0)
+    pt = PtTrainer(PtPretrainer(disc, gen), schedule, seed=0, device="cpu")
+    batch = make_batch(disc)
+    pt.train_step(batch, 0)
+    ours = PretrainingTrainer(ElectraPretrainer(disc, gen, seed=1), schedule, seed=0)
+    ours.load_state_arrays(pt.state_arrays())
+    for key, value in pt.state_arrays().items():
+        np.testing.assert_array_equal(ours.state_arrays()[key], value, err_msg=key)
+    noise = recipe.gumbel_noise(np.random.default_rng(2), (3, 12, disc.vocab_size))
+    with torch.no_grad():
+        expected = pt.model.eval()(**{k: torch.as_tensor(v, dtype=torch.long) for k, v in batch.items()}, gumbel_noise=torch.from_numpy(noise))
+    out = ours.model(**batch, gumbel_noise=noise)
+    assert float(out.loss) == pytest.approx(float(expected.loss), abs=1e-4)
+
+
+def test_export_writes_both_networks_in_canonical_format(tmp_path, pretrainer):
+    import electra.tf as etf
+
+    trainer = PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 5))
+    trainer.export(tmp_path)
+    disc = etf.ElectraForPreTraining.from_pretrained(tmp_path / "discriminator")
+    gen = etf.ElectraForMaskedLM.from_pretrained(tmp_path / "generator")
+    shared = pretrainer.discriminator.electra.embeddings.word_embeddings.embeddings.numpy()
+    np.testing.assert_array_equal(gen.electra.embeddings.word_embeddings.embeddings.numpy(), shared)
+    np.testing.assert_array_equal(disc.electra.embeddings.word_embeddings.embeddings.numpy(), shared)
+
+
+DISTRIBUTED = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
+from conftest import tiny_config
+from electra.common.presets import generator_config
+from electra.common.schedule import LinearSchedule
+from electra.tf.pretraining import ElectraPretrainer, PretrainingTrainer
+from tests.tf.test_pretraining import make_batch
+
+disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+batch = make_batch(disc, B=4, L=12)
+batch["attention_mask"][3, -5:] = 0
+results = {}
+for name, strategy in (("one", None), ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    scope = strategy.scope() if strategy else tf.distribute.get_strategy().scope()
+    with scope:
+        model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=0)
+        model.build()
+    trainer = PretrainingTrainer(model, LinearSchedule(1e-3, 1, 10), seed=5, strategy=strategy)
+    metrics = [trainer.train_step(batch, step) for step in range(2)]
+    state = trainer.state_arrays()
+    results[name] = (metrics, state)
+print(json.dumps({"metrics": [results["one"][0], results["two"][0]],
+                  "max_param_diff": max(float(np.abs(results["one"][1][k] - results["two"][1][k]).max()) for k in results["one"][1])}))
+"""
+
+
+def test_mirrored_strategy_step_equals_single_device_step(tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": "tensorflow"}
+    result = subprocess.run([sys.executable, "-P", "-c", DISTRIBUTED, str(REPO_ROOT)], env=env, capture_output=True,
+                            text=True, timeout=600, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    import json
+
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    one, two = report["metrics"]
+    for a, b in zip(one, two):
+        for key in a:
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
+    assert report["max_param_diff"] < 1e-5
