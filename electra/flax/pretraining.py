@@ -1,0 +1,365 @@
+"""Replaced-token-detection pretraining in Flax: `ElectraPretrainer` and its trainer.
+
+Mirrors `electra.pt.pretraining`. The pretrainer's parameters are one tree
+`{"discriminator": ..., "generator": ...}` holding ONE embeddings subtree,
+`discriminator/electra/embeddings` (word, position and token-type tables and the embedding
+LayerNorm); the generator's tree has no embeddings of its own and reads the shared ones
+(so gradients from both losses add up in the one subtree), and its output layer is tied to
+the shared word table (shared/PRETRAINING.md, step 7).
+
+The generator head runs only at the masked positions. JAX needs static shapes, so the
+chosen positions of each row are gathered into K slots (K = `max_predictions`, the row
+maximum rounded up to a multiple of 8 when not given; unused slots are ignored), which
+gives the same losses as the full (B, L, V) logits at a fraction of the cost.
+
+Canonical names: `state_arrays` uses the PyTorch pretrainer's parameter names and layouts
+("param/discriminator.electra.embeddings.word_embeddings.weight", Linear weights (out, in)),
+so training checkpoints move between backends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from electra.common import pretraining as recipe
+from electra.common import validation
+from electra.common.config import ElectraConfig
+from electra.common.layouts import canonical_to_hf_flax, hf_flax_to_canonical
+from electra.common.masking import IGNORE_INDEX
+from electra.common.outputs import ElectraPretrainerOutput
+from electra.common.schedule import CLIP_NORM, LinearSchedule
+from electra.flax import losses
+from electra.flax.optim import clip_by_global_norm, decay_mask, electra_adamw
+from electra.flax.tasks import ElectraForMaskedLM, ElectraForPreTraining
+
+PREDICTION_SLOTS = 8  # K is rounded up to a multiple of this, so batches rarely recompile
+
+
+def max_predictions_for(mlm_labels: np.ndarray) -> int:
+    """K for a batch: the most chosen positions in a row, rounded up to a multiple of 8 (at most L)."""
+    labels = np.asarray(mlm_labels)
+    most = int((labels != IGNORE_INDEX).sum(axis=1).max(initial=0))
+    return max(1, min(labels.shape[1], -(-most // PREDICTION_SLOTS) * PREDICTION_SLOTS))
+
+
+def prediction_slots(mlm_labels: jax.Array, K: int) -> tuple[jax.Array, jax.Array]:
+    """(positions (B, K), valid (B, K)): each row's chosen positions in increasing order, then
+    unchosen ones marked invalid."""
+    chosen = mlm_labels != IGNORE_INDEX  # (B, L)
+    positions = jnp.argsort(~chosen, axis=1, stable=True)[:, :K]  # chosen first, in order
+    return positions, jnp.take_along_axis(chosen, positions, axis=1)
+
+
+class ElectraPretrainer:
+    """Generator + discriminator with shared embeddings.
+
+    Args:
+        discriminator_config, generator_config: the two networks (see
+            `electra.common.presets.generator_config`); they must agree on the embedding sizes.
+        loss_weights: generator and discriminator loss weights (1 and 50 by default).
+        temperature: sampling temperature of the generator.
+        seed: initialises the parameters.
+        dtype: compute dtype (parameters stay float32; sampling is always float32).
+        gradient_checkpointing: recompute each layer in the backward pass.
+    """
+
+    def __init__(
+        self,
+        discriminator_config: ElectraConfig,
+        generator_config: ElectraConfig,
+        loss_weights: recipe.LossWeights = recipe.LossWeights(),
+        temperature: float = 1.0,
+        *,
+        seed: int = 0,
+        dtype=jnp.float32,
+        gradient_checkpointing: bool = False,
+    ):
+        recipe.check_pair(discriminator_config, generator_config)
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        kwargs = dict(dtype=dtype, gradient_checkpointing=gradient_checkpointing)
+        self.discriminator = ElectraForPreTraining(discriminator_config, seed=seed, **kwargs)
+        self.generator = ElectraForMaskedLM(generator_config, seed=seed + 1, **kwargs)
+        generator = dict(self.generator.params)
+        generator["electra"] = {k: v for k, v in generator["electra"].items() if k != "embeddings"}
+        self.params = {"discriminator": self.discriminator.params, "generator": generator}
+        self.generator.params = self.discriminator.params = None  # the pretrainer's tree is the one copy
+        self.loss_weights = loss_weights
+        self.temperature = temperature
+
+    @staticmethod
+    def generator_params(params: dict) -> dict:
+        """The generator's full tree: its own parameters plus the shared embeddings."""
+        generator = params["generator"]
+        shared = params["discriminator"]["electra"]["embeddings"]
+        return {**generator, "electra": {**generator["electra"], "embeddings": shared}}
+
+    def apply(self, params, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
+              gumbel_noise=None, rng=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None):
+        """One pretraining forward pass, a pure function of `params` (jit, grad).
+
+        Args:
+            input_ids: (B, L) original token ids.
+            masked_ids: (B, L) the generator's input ([MASK] at most chosen positions).
+            mlm_labels: (B, L) original id at the chosen positions, -100 elsewhere.
+            attention_mask, token_type_ids: (B, L).
+            gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it); drawn from
+                `rng` otherwise.
+            rng: a `jax.random` key for the Gumbel noise.
+            dropout_rng: a key for dropout (needed when `train`).
+            max_predictions: K, static; default `max_predictions_for(mlm_labels)` (concrete labels).
+        Returns:
+            `ElectraPretrainerOutput`; `generator_logits` (B, K, V) at the prediction slots.
+        """
+        K = max_predictions if max_predictions is not None else max_predictions_for(mlm_labels)
+        gen_rng = disc_rng = None
+        if dropout_rng is not None:
+            gen_rng, disc_rng = jax.random.split(dropout_rng)
+        positions, valid = prediction_slots(mlm_labels, K)  # (B, K)
+        targets = jnp.where(valid, jnp.take_along_axis(mlm_labels, positions, axis=1), IGNORE_INDEX)
+
+        def generator_logits(module):
+            hidden = module.electra(masked_ids, attention_mask, token_type_ids, train=train).last_hidden_state  # (B, L, Hg)
+            return module.lm_logits(jnp.take_along_axis(hidden, positions[..., None], axis=1))  # (B, K, V)
+
+        gen_logits = self.generator.module.apply(
+            {"params": self.generator_params(params)}, method=generator_logits,
+            rngs={"dropout": gen_rng} if gen_rng is not None else {},
+        )
+        gen_loss = losses.masked_lm_loss(gen_logits, targets)
+
+        logits32 = jax.lax.stop_gradient(gen_logits.astype(jnp.float32))
+        if gumbel_noise is None:
+            u = jax.random.uniform(rng, logits32.shape, jnp.float32)
+            noise = -jnp.log(-jnp.log(u + recipe.GUMBEL_EPS) + recipe.GUMBEL_EPS)
+        else:
+            noise = jnp.take_along_axis(jnp.asarray(gumbel_noise, jnp.float32), positions[..., None], axis=1)
+        sampled = jnp.argmax(logits32 / self.temperature + noise, axis=-1).astype(input_ids.dtype)  # (B, K)
+        originals = jnp.take_along_axis(input_ids, positions, axis=1)
+        rows = jnp.arange(input_ids.shape[0])[:, None]
+        sampled_ids = input_ids.at[rows, positions].set(jnp.where(valid, sampled, originals))
+        replaced = (sampled_ids != input_ids).astype(jnp.int32)  # (B, L)
+
+        disc = self.discriminator.module.apply(
+            {"params": params["discriminator"]}, sampled_ids, attention_mask, token_type_ids, labels=replaced,
+            train=train, rngs={"dropout": disc_rng} if disc_rng is not None else {},
+        )
+        loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc.loss
+
+        gen_predictions = jax.lax.stop_gradient(jnp.argmax(gen_logits, axis=-1))
+        gen_accuracy = jnp.sum((gen_predictions == targets) & valid) / jnp.sum(valid)
+        attended = jnp.ones_like(replaced, bool) if attention_mask is None else attention_mask.astype(bool)
+        predicted = jax.lax.stop_gradient(disc.logits) > 0
+        truth = replaced.astype(bool)
+        tp = jnp.sum(predicted & truth & attended)
+        return ElectraPretrainerOutput(
+            loss=loss,
+            generator_loss=gen_loss,
+            discriminator_loss=disc.loss,
+            generator_accuracy=gen_accuracy,
+            discriminator_accuracy=jnp.sum((predicted == truth) & attended) / jnp.sum(attended),
+            discriminator_precision=tp / jnp.maximum(jnp.sum(predicted & attended), 1),
+            discriminator_recall=tp / jnp.maximum(jnp.sum(truth & attended), 1),
+            generator_logits=gen_logits,
+            discriminator_logits=disc.logits,
+            sampled_ids=sampled_ids,
+            replaced=replaced,
+        )
+
+    def __call__(self, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
+                 gumbel_noise=None, rng=None, *, params=None, dropout_rng=None, train: bool = False):
+        """`apply` on concrete inputs, checked first; `generator_logits` becomes (M, V) over the M
+        masked positions in row-major order, as in the PyTorch pretrainer."""
+        config = self.discriminator.config
+        arrays = dict(input_ids=input_ids, masked_ids=masked_ids, mlm_labels=mlm_labels,
+                      attention_mask=attention_mask, token_type_ids=token_type_ids)
+        arrays = {k: None if v is None else np.asarray(v) for k, v in arrays.items()}
+        B, L = validation.check_inputs(config, input_ids=arrays["input_ids"].shape,
+                                       attention_mask=None if attention_mask is None else arrays["attention_mask"].shape,
+                                       token_type_ids=None if token_type_ids is None else arrays["token_type_ids"].shape)
+        for name in ("masked_ids", "mlm_labels"):
+            validation.check_labels(name, arrays[name].shape, (B, L))
+        for name in ("input_ids", "masked_ids"):
+            validation.check_range(name, int(arrays[name].min()), int(arrays[name].max()), config.vocab_size, "vocab_size")
+        if gumbel_noise is not None:
+            validation.check_labels("gumbel_noise", np.shape(gumbel_noise), (B, L, config.vocab_size))
+        elif rng is None:
+            raise ValueError("pass gumbel_noise or an rng (a jax.random key) to sample the replacements")
+        if train and dropout_rng is None:
+            raise ValueError("train=True needs a dropout_rng (a jax.random key)")
+        K = max_predictions_for(arrays["mlm_labels"])
+        inputs = {k: None if v is None else jnp.asarray(v, jnp.int32) for k, v in arrays.items()}
+        out = self.apply(self.params if params is None else params, **inputs, gumbel_noise=gumbel_noise, rng=rng,
+                         dropout_rng=dropout_rng, train=train, max_predictions=K)
+        _, valid = prediction_slots(arrays["mlm_labels"], K)
+        out.generator_logits = out.generator_logits[np.asarray(valid)]  # (M, V)
+        return out
+
+
+def data_parallel_mesh(devices=None) -> Mesh:
+    """A one-axis ("data") mesh over `devices` (default: every device); batches split along it."""
+    devices = jax.devices() if devices is None else devices
+    return Mesh(np.asarray(devices), ("data",))
+
+
+class PretrainingTrainer:
+    """Optimizer, schedule and per-step randomness around an `ElectraPretrainer`.
+
+    The backend-neutral loop (`electra.pretrain`) calls `train_step`, `evaluate`,
+    `state_arrays`/`load_state_arrays` and `export`; arrays cross the boundary as NumPy.
+    Every random draw of step k comes from `recipe.step_seed(seed, k, ...)`, so a resumed
+    run repeats the uninterrupted one exactly.
+
+    Args:
+        mesh: optional device mesh (`data_parallel_mesh`) for data parallelism: parameters
+            and optimizer state replicated, batches split along the mesh's first axis (the
+            global batch size must divide by its size). The step computes the same global
+            mean loss as on one device.
+    """
+
+    def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0,
+                 clip_norm: float = CLIP_NORM, mesh: Mesh | None = None):
+        self.model = pretrainer
+        self.schedule = schedule
+        self.seed = seed
+        self.clip_norm = clip_norm
+        self.mesh = mesh
+        self.optimizer = electra_adamw(decay_mask(pretrainer.params))
+        # A copy: the jitted step donates its buffers, and the pretrainer keeps its own.
+        self.params = self._replicate(jax.tree_util.tree_map(jnp.array, pretrainer.params))
+        self.opt_state = self._replicate(self.optimizer.init(pretrainer.params))
+        self._train = jax.jit(self._train_fn, static_argnames=("max_predictions",), donate_argnums=(0, 1))
+        self._eval = jax.jit(self._eval_fn, static_argnames=("max_predictions",))
+
+    # ------------------------------------------------------------------ placement
+    def _replicate(self, tree):
+        if self.mesh is None:
+            return tree
+        return jax.device_put(tree, NamedSharding(self.mesh, PartitionSpec()))
+
+    def _batch(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+        arrays = {k: np.asarray(v, np.int32) for k, v in batch.items()}
+        if self.mesh is None:
+            return {k: jnp.asarray(v) for k, v in arrays.items()}
+        size = self.mesh.devices.size
+        B = next(iter(arrays.values())).shape[0]
+        if B % size:
+            raise ValueError(f"batch size {B} must divide by the number of devices in the mesh ({size})")
+        sharding = NamedSharding(self.mesh, PartitionSpec(self.mesh.axis_names[0]))
+        return {k: jax.device_put(v, sharding) for k, v in arrays.items()}
+
+    def _key(self, step: int, stream: str) -> jax.Array:
+        return jax.random.key(recipe.step_seed(self.seed, step, stream) & 0x7FFFFFFF)
+
+    # ------------------------------------------------------------------ steps
+    def _train_fn(self, params, opt_state, batch, lr, gumbel_rng, dropout_rng, max_predictions):
+        def loss_fn(p):
+            out = self.model.apply(p, **batch, rng=gumbel_rng, dropout_rng=dropout_rng, train=True,
+                                   max_predictions=max_predictions)
+            return out.loss, out
+
+        (_, out), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        grads, grad_norm = clip_by_global_norm(grads, self.clip_norm)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        params = jax.tree_util.tree_map(lambda p, u: p - (lr * u).astype(p.dtype), params, updates)
+        metrics = {k: getattr(out, k) for k in _SCALARS}
+        metrics["grad_norm"] = grad_norm
+        return params, opt_state, metrics
+
+    def train_step(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
+        """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask, token_type_ids)."""
+        lr = self.schedule(step)
+        K = max_predictions_for(batch["mlm_labels"])
+        self.params, self.opt_state, metrics = self._train(
+            self.params, self.opt_state, self._batch(batch), jnp.float32(lr),
+            self._key(step, "gumbel"), self._key(step, "dropout"), max_predictions=K,
+        )
+        result = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        result["lr"] = lr
+        return {k: result[k] for k in (*_SCALARS, "lr", "grad_norm")}
+
+    def _eval_fn(self, params, batch, gumbel_rng, max_predictions):
+        out = self.model.apply(params, **batch, rng=gumbel_rng, max_predictions=max_predictions)
+        positions, valid = prediction_slots(batch["mlm_labels"], max_predictions)
+        targets = jnp.take_along_axis(batch["mlm_labels"], positions, axis=1)
+        correct = jnp.argmax(out.generator_logits, axis=-1) == targets  # (B, K)
+        return out.discriminator_logits, out.replaced, correct, valid, out.generator_loss, out.discriminator_loss
+
+    def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
+        """Held-out forward without dropout: discriminator scores and labels for AUC."""
+        K = max_predictions_for(batch["mlm_labels"])
+        scores, replaced, correct, valid, gen_loss, disc_loss = jax.device_get(
+            self._eval(self.params, self._batch(batch), self._key(step, "eval-gumbel"), max_predictions=K)
+        )
+        return {
+            "scores": np.asarray(scores, np.float32),
+            "replaced": np.asarray(replaced),
+            "valid": np.asarray(batch["attention_mask"]),
+            "generator_correct": np.asarray(correct)[np.asarray(valid)],
+            "generator_loss": np.float64(gen_loss),
+            "discriminator_loss": np.float64(disc_loss),
+        }
+
+    # ------------------------------------------------------------------ state
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Weights and optimizer moments as NumPy, keyed by the PyTorch pretrainer's parameter
+        names in canonical layout (shared ones once)."""
+        arrays = {}
+        host = jax.device_get({"param": self.params, "adam_m": self.opt_state.mu, "adam_v": self.opt_state.nu})
+        for prefix, tree in host.items():
+            for name, value in hf_flax_to_canonical(tree).items():
+                arrays[f"{prefix}/{name}"] = np.array(value, np.float32)
+        return arrays
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of `state_arrays` (also reads the PyTorch trainer's); every parameter must
+        be present with its shape. Absent moments start at zero, as a fresh optimizer."""
+        expected = {name: value.shape for name, value in hf_flax_to_canonical(jax.device_get(self.params)).items()}
+        missing = sorted(f"param/{n}" for n in expected if f"param/{n}" not in arrays)
+        if missing:
+            raise ValueError(f"training checkpoint lacks {len(missing)} parameters, e.g. {missing[:3]}")
+        trees = {}
+        for prefix in ("param", "adam_m", "adam_v"):
+            state = {}
+            for name, shape in expected.items():
+                key = f"{prefix}/{name}"
+                value = arrays.get(key)
+                if value is None:
+                    value = np.zeros(shape, np.float32)
+                elif tuple(value.shape) != tuple(shape):
+                    raise ValueError(f"training checkpoint {key} has shape {value.shape}, model has {tuple(shape)}")
+                state[name] = np.asarray(value, np.float32)
+            trees[prefix] = jax.tree_util.tree_map(jnp.asarray, canonical_to_hf_flax(state, tie_word_embeddings=False))
+        self.params = self._replicate(trees["param"])
+        self.opt_state = self._replicate(type(self.opt_state)(mu=trees["adam_m"], nu=trees["adam_v"]))
+
+    def export(self, directory: Path) -> None:
+        """Write `discriminator/` and `generator/` in canonical format (HF-loadable)."""
+        params = jax.device_get(self.params)
+        for name, model, tree in (
+            ("discriminator", self.model.discriminator, params["discriminator"]),
+            ("generator", self.model.generator, ElectraPretrainer.generator_params(params)),
+        ):
+            model.params = tree
+            try:
+                model.save_pretrained(Path(directory) / name)
+            finally:
+                model.params = None
+
+
+_SCALARS = (
+    "loss",
+    "generator_loss",
+    "discriminator_loss",
+    "generator_accuracy",
+    "discriminator_accuracy",
+    "discriminator_precision",
+    "discriminator_recall",
+)
+
+__all__ = ["ElectraPretrainer", "PretrainingTrainer", "data_parallel_mesh", "max_predictions_for", "prediction_slots"]
