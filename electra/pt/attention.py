@@ -5,7 +5,8 @@ relative position scores, the decoder key/value cache and cross-attention.
 
 Two paths give the same numbers (to float rounding):
 - fused: `F.scaled_dot_product_attention`, used whenever the probabilities are not needed
-  (no `output_attentions`, no `head_mask`, absolute positions);
+  (no `output_attentions`, no `head_mask`, absolute positions) and, on CPU, without
+  attention dropout (PyTorch's CPU SDPA with dropout is an unfused, slower kernel);
 - explicit: scores, softmax, dropout, head mask, weighted sum, as HF writes it.
 Self-attention without a cache runs the query, key and value projections as one matmul
 over the concatenated canonical weights (the three parameters stay separate).
@@ -88,11 +89,13 @@ class ElectraSelfAttention(nn.Module):
                 k = torch.cat([past_key_value[0], k], dim=2)  # (B, N, L_past + L, D)
                 v = torch.cat([past_key_value[1], v], dim=2)
 
-        explicit = output_attentions or head_mask is not None or self.position_embedding_type != "absolute"
+        dropout = self.dropout.p if self.training else 0.0
+        # On CPU, SDPA with dropout falls back to an unfused kernel that is slower than ours.
+        cpu_dropout = dropout > 0 and q.device.type == "cpu"
+        explicit = output_attentions or head_mask is not None or self.position_embedding_type != "absolute" or cpu_dropout
         if explicit:
             context, probs = self._explicit(q, k, v, attention_mask, head_mask)
         else:
-            dropout = self.dropout.p if self.training else 0.0
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=attention_mask, dropout_p=dropout)
             probs = None
         context = context.transpose(1, 2).reshape(B, L, H)  # (B, L, H)

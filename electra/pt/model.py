@@ -67,7 +67,9 @@ def self_attention_mask(attention_mask, B: int, L: int, past_length: int, causal
     past_length + i) sees keys 0..past_length + i.
     """
     if not causal:
-        if attention_mask is None:
+        # An all-ones mask masks nothing: without it SDPA takes its fused (flash) kernel.
+        # The check reads the mask on the host, so it is skipped while tracing for compile.
+        if attention_mask is None or (not torch.compiler.is_compiling() and bool(attention_mask.all())):
             return None
         return additive_mask(attention_mask[:, None, None, :], dtype)  # (B, 1, 1, L_kv)
     keys = torch.arange(past_length + L, device=device)
