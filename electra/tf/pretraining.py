@@ -35,7 +35,7 @@ class ElectraPretrainer(keras.Model):
             `electra.common.presets.generator_config`); they must agree on the embedding sizes.
         loss_weights: generator and discriminator loss weights (1 and 50 by default).
         temperature: sampling temperature of the generator.
-        seed: seeds the weight initialisation at `build` (through `keras.utils.set_random_seed`,
+        seed: seeds the weight initialisation (through `keras.utils.set_random_seed`,
             which also reseeds Python, NumPy and TF); None keeps the global RNG.
     """
 
@@ -52,6 +52,8 @@ class ElectraPretrainer(keras.Model):
         recipe.check_pair(discriminator_config, generator_config)
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
+        if seed is not None:  # Keras initialisers take their seeds when constructed
+            keras.utils.set_random_seed(recipe.step_seed(seed, 0, "init") % 2**31)
         self.discriminator = ElectraForPreTraining(discriminator_config, name="discriminator")
         self.generator = ElectraForMaskedLM(generator_config, name="generator")
         # One embeddings layer in both networks (tables and LayerNorm); the generator head
@@ -62,8 +64,6 @@ class ElectraPretrainer(keras.Model):
         self.seed = seed
 
     def build(self, input_shape=None):
-        if self.seed is not None:
-            keras.utils.set_random_seed(recipe.step_seed(self.seed, 0, "init") % 2**31)
         self.discriminator.build()
         self.generator.build()
         self.built = True
@@ -207,7 +207,7 @@ class PretrainingTrainer:
         with self.strategy.scope():
             self.named = pretrainer.named_variables()
             self.optimizer = ElectraAdamW((name, variable) for name, variable, _ in self.named)
-        self.dropouts = [layer for layer in pretrainer._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+        self.dropouts = [layer for layer in pretrainer._flatten_layers() if hasattr(layer, "seed_generator")]  # rate > 0 only
         self._step = tf.function(self._distributed_step, jit_compile=jit_compile, reduce_retracing=True)
 
     # ------------------------------------------------------------------ train
@@ -327,8 +327,11 @@ class PretrainingTrainer:
         for (name, variable, transposed), m, v in zip(self.named, self.optimizer.exp_avg, self.optimizer.exp_avg_sq):
             for prefix, target in (("param", variable), ("adam_m", m), ("adam_v", v)):
                 key = f"{prefix}/{name}"
-                array = np.asarray(arrays[key], np.float32) if key in arrays else np.zeros(tuple(target.shape), np.float32)
-                array = array.T if transposed else array
+                if key in arrays:
+                    array = np.asarray(arrays[key], np.float32)
+                    array = array.T if transposed else array
+                else:
+                    array = np.zeros(tuple(target.shape), np.float32)
                 if tuple(array.shape) != tuple(target.shape):
                     shape = array.T.shape if transposed else array.shape
                     raise ValueError(f"training checkpoint {key} has shape {shape}, model has {tuple(reversed(target.shape)) if transposed else tuple(target.shape)}")
