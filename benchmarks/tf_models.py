@@ -1,0 +1,237 @@
+"""electra.tf against HF `transformers` 4.57 TensorFlow ELECTRA (`TFElectra*`), in one process, on CPU.
+
+HF's TF classes need tf-keras (Keras 2); ours needs Keras 3. They share one process here:
+`TF_USE_LEGACY_KERAS=1` is set before anything is imported, which makes `transformers`
+(and `tf.keras`) use `tf_keras`, while `electra.tf` imports Keras 3 as `keras`.
+
+Measures, at L=128 for each size: `ElectraModel` forward at B=1 and B=8 (inference,
+`training=False`), and an `ElectraForPreTraining` train step at B=8 (forward, BCE over the
+attended positions, backward, one Adam update written in plain TF, the same for both),
+each under `tf.function` and under `tf.function(jit_compile=True)`. `electra.pt` runs the
+same cases in the same process for comparison (eager PyTorch, `inference_mode`, AdamW).
+Functions run alternately on the same weights and inputs; figures are medians. Also the
+float32 matmul rate of TF, and each figure as achieved FLOP/s over that rate.
+
+    python benchmarks/tf_models.py --sizes small base --repeats 5 --markdown out.md
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # transformers' TF classes on tf-keras; electra.tf on Keras 3
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import importlib.util  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import electra.tf as etf  # noqa: E402
+from electra.common.config import ElectraConfig  # noqa: E402
+from electra.common.random_weights import random_state_dict  # noqa: E402
+
+
+def _load_pt_models():
+    """benchmarks/pt_models.py by path (putting benchmarks/ on sys.path would let its
+    other scripts shadow packages of the same name)."""
+    spec = importlib.util.spec_from_file_location("pt_models", Path(__file__).resolve().parent / "pt_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+forward_flops = _load_pt_models().forward_flops  # the same FLOP count as the PyTorch benchmark
+
+L = 128
+
+
+def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
+    """TF float32 FLOP/s of an n x n x n matmul (median)."""
+    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+    tf.matmul(a, b).numpy()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        tf.matmul(a, b).numpy()
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times)
+
+
+def bench_alternating(fns: dict, repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved to share machine noise."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def build_tf_pair(config: ElectraConfig, architecture: str):
+    """Ours and HF's TF model with the same canonical weights (HF's assigned by name
+    through `electra.common.layouts.canonical_to_hf_tf`)."""
+    import transformers
+
+    from electra.common.layouts import canonical_to_hf_tf
+
+    state = random_state_dict(config, architecture, scale=0.02)
+    ours = getattr(etf, architecture)(config)
+    ours.load_canonical_state_dict(state)
+    hf = getattr(transformers, "TF" + architecture)(transformers.ElectraConfig.from_dict(config.to_dict()))
+    hf(np.ones((1, 4), np.int32))  # build
+    arrays = canonical_to_hf_tf(state, hf.name)
+    for variable in hf.weights:
+        variable.assign(arrays[variable.name])
+    return ours, hf
+
+
+def tf_adam(variables, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-6):
+    """A plain Adam update on `variables` (the same code for both libraries)."""
+    m = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in variables]
+    s = [tf.Variable(tf.zeros(v.shape), trainable=False) for v in variables]
+
+    def apply(grads):
+        for var, g, m_, s_ in zip(variables, grads, m, s):
+            if g is None:  # a table the step does not use
+                continue
+            g = tf.convert_to_tensor(g)
+            m_.assign(beta1 * m_ + (1 - beta1) * g)
+            s_.assign(beta2 * s_ + (1 - beta2) * g * g)
+            var.assign_sub(lr * m_ / (tf.sqrt(s_) + eps))
+
+    return apply
+
+
+def forward_case(config, B, repeats):
+    ours, hf = build_tf_pair(config, "ElectraModel")
+    rng = np.random.default_rng(0)
+    ids = tf.constant(rng.integers(1, config.vocab_size, (B, L)), tf.int32)
+    mask = tf.ones((B, L), tf.int32)
+    fns = {}
+    for impl, model in (("ours", ours), ("hf", hf)):
+        for mode, jit in (("tf.function", False), ("XLA", True)):
+            f = tf.function(lambda i, m, model=model: model(input_ids=i, attention_mask=m, training=False).last_hidden_state, jit_compile=jit)
+            fns[f"{impl} {mode}"] = lambda f=f: f(ids, mask).numpy()
+    fns.update(pt_forward(config, B, ids.numpy(), mask.numpy()))
+    return bench_alternating(fns, repeats)
+
+
+def train_case(config, B, repeats):
+    ours, hf = build_tf_pair(config, "ElectraForPreTraining")
+    rng = np.random.default_rng(0)
+    ids = tf.constant(rng.integers(1, config.vocab_size, (B, L)), tf.int32)
+    labels = tf.constant(rng.integers(0, 2, (B, L)), tf.int32)
+    mask = tf.ones((B, L), tf.int32)
+    fns = {}
+    for impl, model in (("ours", ours), ("hf", hf)):
+        variables = list(model.trainable_variables)
+        apply = tf_adam(variables)
+        for mode, jit in (("tf.function", False), ("XLA", True)):
+
+            def step(i, m, y, model=model, variables=variables, apply=apply):
+                with tf.GradientTape() as tape:
+                    logits = model(input_ids=i, attention_mask=m, training=True).logits
+                    per_token = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, tf.float32), logits=logits)
+                    loss = tf.reduce_sum(per_token * tf.cast(m, tf.float32)) / tf.reduce_sum(tf.cast(m, tf.float32))
+                apply(tape.gradient(loss, variables))
+                return loss
+
+            f = tf.function(step, jit_compile=jit)
+            fns[f"{impl} {mode}"] = lambda f=f: f(ids, mask, labels).numpy()
+    fns.update(pt_train(config, B, ids.numpy(), mask.numpy(), labels.numpy()))
+    return bench_alternating(fns, repeats)
+
+
+def pt_forward(config, B, ids, mask) -> dict:
+    import torch
+
+    import electra.pt as ept
+
+    model = ept.ElectraModel(config).eval()
+    ids, mask = torch.as_tensor(ids, dtype=torch.long), torch.as_tensor(mask, dtype=torch.long)
+
+    def call():
+        with torch.inference_mode():
+            model(input_ids=ids, attention_mask=mask)
+
+    return {"electra.pt eager": call}
+
+
+def pt_train(config, B, ids, mask, labels) -> dict:
+    import torch
+
+    import electra.pt as ept
+
+    model = ept.ElectraForPreTraining(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ids, mask, labels = (torch.as_tensor(x, dtype=torch.long) for x in (ids, mask, labels))
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        model(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+        optimizer.step()
+
+    return {"electra.pt eager": step}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["small", "base"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--markdown", help="write the table to this file")
+    args = parser.parse_args()
+
+    import keras
+    import torch
+    import transformers
+
+    rate = matmul_rate()
+    rows = []
+    for size in args.sizes:
+        config = ElectraConfig.preset(size, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+        for B in (1, 8):
+            medians = forward_case(config, B, args.repeats)
+            print(size, B, {k: round(v * 1e3, 1) for k, v in medians.items()}, flush=True)
+            best_hf = min(v for k, v in medians.items() if k.startswith("hf"))
+            for impl, seconds in medians.items():
+                rows.append((size, f"ElectraModel forward B={B}", impl, seconds, forward_flops(config, B), best_hf / seconds))
+        medians = train_case(config, 8, max(3, args.repeats // 2))
+        print(size, "train", {k: round(v * 1e3, 1) for k, v in medians.items()}, flush=True)
+        best_hf = min(v for k, v in medians.items() if k.startswith("hf"))
+        for impl, seconds in medians.items():
+            rows.append((size, "ElectraForPreTraining train step B=8", impl, seconds, 3 * forward_flops(config, 8), best_hf / seconds))
+
+    lines = [
+        f"Date: {datetime.date.today()}; CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"tensorflow {tf.__version__}, keras {keras.__version__} (ours), tf-keras (HF), transformers {transformers.__version__}, "
+        f"torch {torch.__version__}, Python {platform.python_version()}.",
+        f"Measured TF float32 matmul rate (2048^3): {rate / 1e9:.1f} GFLOP/s. L={L}; medians of {args.repeats} "
+        "(train: half as many, at least 3) alternating runs in one process.",
+        "",
+        "| size | case | implementation | median ms | GFLOP/s | of matmul rate | speed-up vs best hf |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for size, case, impl, seconds, flops, speedup in rows:
+        achieved = flops / seconds
+        lines.append(f"| {size} | {case} | {impl} | {seconds * 1e3:.1f} | {achieved / 1e9:.1f} | {achieved / rate:.0%} | {speedup:.2f}x |")
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
