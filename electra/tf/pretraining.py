@@ -127,7 +127,7 @@ class ElectraPretrainer(keras.Model):
             rows = M if noise_rows is None else noise_rows
             if seed is None:
                 seed = tf.random.get_global_generator().make_seeds(1)[:, 0]
-            u = tf.random.stateless_uniform(tf.stack([rows, V]), seed=seed, dtype=tf.float32)[noise_offset : noise_offset + M]
+            u = tf.random.stateless_uniform(tf.stack([rows, V]), seed=seed, dtype=tf.float32, alg="philox")[noise_offset : noise_offset + M]
             noise = -tf.math.log(-tf.math.log(u + recipe.GUMBEL_EPS) + recipe.GUMBEL_EPS)
         else:
             noise = tf.boolean_mask(tf.cast(gumbel_noise, tf.float32), chosen)
@@ -194,7 +194,10 @@ class PretrainingTrainer:
             steps: each replica runs its share of the batch and the gradients are summed;
             losses are normalised by the global counts, so a step equals the
             single-device step on the same global batch. None: the default strategy.
-        jit_compile: compile the step with XLA.
+        jit_compile: compile the step with XLA. Off by default: on CPU the XLA step is
+            slower (benchmarks-tf.md), and XLA's stateless RNG draws a different (still
+            seeded, deterministic) Gumbel noise stream than the TF kernels, so runs with
+            and without XLA sample different replacements.
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
