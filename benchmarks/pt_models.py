@@ -13,18 +13,23 @@ FLOP/s over that rate. HF 4.57 has only "eager" attention for ELECTRA (no SDPA c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
-import contextlib
+# `python benchmarks/pt_models.py` puts benchmarks/ first on sys.path, where
+# benchmarks/tokenizers.py would shadow the `tokenizers` library that transformers imports.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import torch
+import torch  # noqa: E402
 
-import electra.pt as pt
-from electra.common.config import ElectraConfig
-from electra.common.random_weights import random_state_dict
+import electra.pt as pt  # noqa: E402
+from electra.common.config import ElectraConfig  # noqa: E402
+from electra.common.random_weights import random_state_dict  # noqa: E402
 
 L = 128
 DEVICE = torch.device("cpu")

@@ -42,6 +42,11 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-batches", type=int, default=8, help="held-out batches for the final evaluation (default: 8)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (a line per checkpoint instead)")
+    p.add_argument(
+        "--data-parallel", action="store_true",
+        help="split each batch over workers: pt under torchrun (gloo on CPU, NCCL on GPU); flax over every JAX device "
+        "(multi-host with JAX_COORDINATOR_ADDRESS set); tf with MirroredStrategy (MultiWorkerMirroredStrategy with TF_CONFIG)",
+    )
 
 
 def _detect_parser(sub: argparse._SubParsersAction) -> None:

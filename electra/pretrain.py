@@ -108,7 +108,67 @@ def model_configs(settings: dict[str, Any], vocab_size: int) -> tuple[ElectraCon
     return disc, generator_config(disc, settings["generator_fraction"])
 
 
-def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings: dict[str, Any]):
+class DataParallel:
+    """Data-parallel workers of a backend on existing engines.
+
+    pt: `torch.distributed` under `torchrun` (gloo on CPU, NCCL on GPU), one process per
+    worker; flax: a mesh over every JAX device (multi-host after `jax.distributed.initialize`,
+    called when JAX_COORDINATOR_ADDRESS is set); tf: `MirroredStrategy` over the visible
+    devices, `MultiWorkerMirroredStrategy` when TF_CONFIG is set. Only the chief writes files.
+    """
+
+    def __init__(self, backend: str, enabled: bool):
+        self.backend, self.enabled = backend, enabled
+        self.is_chief, self.trainer_args = True, {}
+        if not enabled:
+            return
+        if backend == "pt":
+            import torch
+            import torch.distributed as dist
+
+            if "WORLD_SIZE" not in os.environ:
+                raise ValueError("--data-parallel with --backend pt runs under torchrun (e.g. torchrun --nproc_per_node 2 -m electra pretrain ...)")
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            self.is_chief = dist.get_rank() == 0
+            self.trainer_args = {"distributed": True}
+        elif backend == "flax":
+            import jax
+
+            from electra.flax.pretraining import data_parallel_mesh
+
+            if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+                jax.distributed.initialize()
+            self.is_chief = jax.process_index() == 0
+            self.trainer_args = {"mesh": data_parallel_mesh()}
+        else:
+            import tensorflow as tf
+
+            if os.environ.get("TF_CONFIG"):
+                strategy = tf.distribute.MultiWorkerMirroredStrategy()
+                self.is_chief = strategy.cluster_resolver.task_id == 0
+            else:
+                strategy = tf.distribute.MirroredStrategy()
+            self.trainer_args = {"strategy": strategy}
+
+    def barrier(self) -> None:
+        """Wait for every worker (after the chief has written the shared files)."""
+        if not self.enabled:
+            return
+        if self.backend == "pt":
+            import torch.distributed as dist
+
+            dist.barrier()
+        elif self.backend == "flax":
+            import jax
+
+            if jax.process_count() > 1:
+                from jax.experimental import multihost_utils
+
+                multihost_utils.sync_global_devices("electra-pretrain")
+
+
+def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings: dict[str, Any], trainer_args: dict[str, Any] | None = None):
     """The backend's `PretrainingTrainer` for these configs and settings."""
     import importlib
 
@@ -116,7 +176,7 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings
     schedule = LinearSchedule(settings["lr"], settings["warmup_steps"], settings["steps"])
     weights = recipe.LossWeights(discriminator=settings["disc_weight"])
     pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"])
-    return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"])
+    return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], **(trainer_args or {}))
 
 
 def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -231,8 +291,12 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
 
     settings = run_settings(args)
     out = Path(args.out)
+    parallel = DataParallel(settings["backend"], getattr(args, "data_parallel", False))
     corpus = Corpus(settings["corpus"] if settings["corpus"] else [default_corpus()])
-    prepare_output(out, settings, args.resume)
+    if parallel.is_chief:
+        prepare_output(out, settings, args.resume)
+        load_tokenizer(out, settings, list(corpus.files))
+    parallel.barrier()
     tokenizer = load_tokenizer(out, settings, list(corpus.files))
     disc_config, gen_config = model_configs(settings, tokenizer.vocab_size)
     data_args = dict(
@@ -250,7 +314,8 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
             break
     if not heldout:
         raise ValueError(f"corpus too small for one held-out batch of {settings['batch_size']} sequences")
-    trainer = make_trainer(settings["backend"], disc_config, gen_config, settings)
+    trainer = make_trainer(settings["backend"], disc_config, gen_config, settings, parallel.trainer_args)
+    chief = parallel.is_chief
 
     step = 0
     metrics_file = out / "metrics.jsonl"
@@ -259,19 +324,21 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
         train.load_state_dict(data_state)
         print(f"resuming {out} at step {step}", flush=True)
     # Keep only the records of steps the checkpoint covers: the resumed run logs the rest again.
-    kept = read_metrics(metrics_file, up_to_step=step)
-    atomic_write_text(metrics_file, "".join(json.dumps(r) + "\n" for r in kept))
+    if chief:
+        kept = read_metrics(metrics_file, up_to_step=step)
+        atomic_write_text(metrics_file, "".join(json.dumps(r) + "\n" for r in kept))
+    parallel.barrier()
 
     total = settings["steps"]
     tokens_per_step = settings["batch_size"] * settings["seq_len"]
     bar = None
-    if not args.no_progress:
+    if chief and not args.no_progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
     log_every = max(1, min(20, total // 50))
     started, started_step = time.perf_counter(), step
-    with open(metrics_file, "a", encoding="utf-8") as log:
+    with open(metrics_file if chief else os.devnull, "a", encoding="utf-8") as log:
         while step < total:
             metrics = trainer.train_step(model_inputs(next(train)), step)
             step += 1
@@ -287,14 +354,17 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
                 result = evaluate(trainer, heldout, step)
                 log.write(json.dumps(result) + "\n")
                 log.flush()
-                save_checkpoint(out, trainer, step, train.state_dict())
-                if bar is None:
+                if chief:
+                    save_checkpoint(out, trainer, step, train.state_dict())
+                if bar is None and chief:
                     print(f"step {step}/{total}  loss {metrics['loss']:.4f}  gen {metrics['generator_loss']:.4f}  disc {metrics['discriminator_loss']:.4f}  {rate:,.0f} tokens/s", flush=True)
     if bar is not None:
         bar.close()
 
     if started_step == total:  # resumed a finished run: nothing trained, evaluate once more
         result = evaluate(trainer, heldout, step)
+    if not chief:
+        return result
     trainer.export(out)
     for network in ("discriminator", "generator"):
         tokenizer.save_pretrained(out / network)

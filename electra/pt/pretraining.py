@@ -69,7 +69,9 @@ class ElectraPretrainer(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         gumbel_noise: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        noise_seed: int | None = None,
+        row_offset: int = 0,
+        normalizers: tuple[int, int] | None = None,
     ) -> ElectraPretrainerOutput:
         """One pretraining forward pass.
 
@@ -79,8 +81,14 @@ class ElectraPretrainer(nn.Module):
             mlm_labels: (B, L) original id at the chosen positions, -100 elsewhere.
             attention_mask, token_type_ids: (B, L).
             gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it);
-                drawn from `generator` otherwise.
-            generator: torch RNG for the Gumbel noise.
+                drawn per row from `noise_seed` otherwise.
+            noise_seed: seed of the Gumbel noise; row b's noise depends only on
+                (noise_seed, row_offset + b), so a batch split across data-parallel
+                workers draws what the whole batch draws on one.
+            row_offset: index of this batch's first row in the global batch.
+            normalizers: (masked positions, attended tokens) of the global batch: the
+                losses are then this shard's sums over those counts, which add up over
+                the shards to the global means. None: this batch's own counts.
         Returns:
             `ElectraPretrainerOutput` with the losses, metrics, `sampled_ids` (B, L) and
             `replaced` (B, L); `generator_logits` is (M, V) over the M masked positions.
@@ -89,24 +97,26 @@ class ElectraPretrainer(nn.Module):
         hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, Hg)
         gen_logits = self.generator.generator_lm_head(self.generator.generator_predictions(hidden[chosen]))  # (M, V)
         targets = mlm_labels[chosen]  # (M,)
-        gen_loss = F.cross_entropy(gen_logits.float(), targets)
+        valid = torch.ones_like(chosen) if attention_mask is None else attention_mask.bool()  # (B, L)
+        num_masked, num_valid = normalizers if normalizers is not None else (targets.numel(), valid.sum())
+        gen_loss = F.cross_entropy(gen_logits.float(), targets, reduction="sum") / num_masked
 
         with torch.no_grad():
             if gumbel_noise is None:
-                u = torch.rand(gen_logits.shape, generator=generator, dtype=torch.float32, device=gen_logits.device)
-                noise = -torch.log(-torch.log(u + recipe.GUMBEL_EPS) + recipe.GUMBEL_EPS)
+                noise = self._row_noise(chosen, gen_logits.shape[-1], noise_seed, row_offset, gen_logits.device)
             else:
                 noise = gumbel_noise.to(torch.float32)[chosen]
             sampled = torch.argmax(gen_logits.float() / self.temperature + noise, dim=-1)  # (M,)
             sampled_ids = input_ids.masked_scatter(chosen, sampled.to(input_ids.dtype))
             replaced = (sampled_ids != input_ids).long()  # (B, L)
 
-        disc = self.discriminator(sampled_ids, attention_mask, token_type_ids, labels=replaced)
-        loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc.loss
+        disc = self.discriminator(sampled_ids, attention_mask, token_type_ids)
+        # HF's loss (mean BCE over attended tokens), as a sum over the given count.
+        disc_loss = F.binary_cross_entropy_with_logits(disc.logits[valid].float(), replaced[valid].float(), reduction="sum") / num_valid
+        loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc_loss
 
         with torch.no_grad():
             gen_accuracy = (gen_logits.argmax(-1) == targets).float().mean()
-            valid = torch.ones_like(replaced, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
             predicted = disc.logits > 0
             truth = replaced.bool()
             tp = (predicted & truth & valid).sum()
@@ -116,7 +126,7 @@ class ElectraPretrainer(nn.Module):
         return ElectraPretrainerOutput(
             loss=loss,
             generator_loss=gen_loss,
-            discriminator_loss=disc.loss,
+            discriminator_loss=disc_loss,
             generator_accuracy=gen_accuracy,
             discriminator_accuracy=disc_accuracy,
             discriminator_precision=precision,
@@ -127,6 +137,18 @@ class ElectraPretrainer(nn.Module):
             replaced=replaced,
         )
 
+    @staticmethod
+    def _row_noise(chosen: torch.Tensor, V: int, seed: int | None, row_offset: int, device) -> torch.Tensor:
+        """Gumbel noise (M, V) for the chosen positions, row by row from (seed, global row)."""
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)))
+        parts = []
+        for b, count in enumerate(chosen.sum(dim=1).tolist()):
+            rng = torch.Generator(device=device).manual_seed(recipe.step_seed(seed, row_offset + b, "gumbel-row"))
+            u = torch.rand((count, V), generator=rng, dtype=torch.float32, device=device)
+            parts.append(-torch.log(-torch.log(u + recipe.GUMBEL_EPS) + recipe.GUMBEL_EPS))
+        return torch.cat(parts)  # (M, V), rows in the order of `chosen`
+
 
 class PretrainingTrainer:
     """Optimizer, schedule and per-step randomness around an `ElectraPretrainer`.
@@ -135,11 +157,34 @@ class PretrainingTrainer:
     `state_arrays`/`load_state_arrays` and `export`; arrays cross the boundary as NumPy.
     Every random draw of step k comes from `recipe.step_seed(seed, k, ...)`, so a resumed
     run repeats the uninterrupted one exactly.
+
+    Data parallel (`distributed=True`, under `torchrun` with an initialised process
+    group): every worker receives the same global batch and trains on its contiguous
+    share of the rows through `DistributedDataParallel`. Losses are normalised by the
+    global batch's counts and the Gumbel noise is drawn per global row, so with dropout
+    off a 2-way step equals a 1-way step on the same batch.
     """
 
-    def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM, device: str | None = None):
+    def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
+                 device: str | None = None, distributed: bool = False):
+        self.rank, self.world_size = 0, 1
+        if distributed:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                raise ValueError("distributed=True needs an initialised torch.distributed process group (run under torchrun)")
+            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+            if device is None and torch.cuda.is_available():
+                device = f"cuda:{self.rank % torch.cuda.device_count()}"
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = pretrainer.to(self.device)
+        self.forward = self.model
+        if distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # Broadcasts rank 0's weights, then averages gradients in the backward pass.
+            self.forward = DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        self.is_chief = self.rank == 0
         self.schedule = schedule
         self.seed = seed
         self.clip_norm = clip_norm
@@ -148,30 +193,71 @@ class PretrainingTrainer:
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(np.asarray(v, dtype=np.int64), device=self.device) for k, v in batch.items()}
 
+    def _shard(self, batch: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
+        """This worker's rows of the global batch and the index of the first."""
+        B = len(batch["input_ids"])
+        if B % self.world_size:
+            raise ValueError(f"batch size {B} is not divisible by the {self.world_size} data-parallel workers")
+        rows = B // self.world_size
+        start = self.rank * rows
+        return {k: v[start:start + rows] for k, v in batch.items()}, start
+
     def train_step(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
         """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask, token_type_ids)."""
         self.model.train()
-        torch.manual_seed(recipe.step_seed(self.seed, step, "dropout"))
-        rng = torch.Generator(device=self.device).manual_seed(recipe.step_seed(self.seed, step, "gumbel"))
+        dropout_stream = "dropout" if self.rank == 0 else f"dropout-{self.rank}"
+        torch.manual_seed(recipe.step_seed(self.seed, step, dropout_stream))
         lr = self.schedule(step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        out = self.model(**self._tensors(batch), generator=rng)
+        num_masked = int((np.asarray(batch["mlm_labels"]) != -100).sum())
+        num_valid = int(np.asarray(batch["attention_mask"]).sum())
+        shard, row_offset = self._shard(batch)
+        tensors = self._tensors(shard)
+        out = self.forward(**tensors, noise_seed=recipe.step_seed(self.seed, step, "gumbel"), row_offset=row_offset,
+                           normalizers=(num_masked, num_valid))
         self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        # DDP averages the workers' gradients; each loss is a share of the global sum.
+        (out.loss * self.world_size).backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
         self.optimizer.step()
-        metrics = {k: float(getattr(out, k).detach()) for k in _SCALARS}
-        metrics.update(lr=lr, grad_norm=float(grad_norm))
-        return metrics
+        return self._metrics(out, tensors, num_masked, num_valid) | {"lr": lr, "grad_norm": float(grad_norm)}
+
+    @torch.no_grad()
+    def _metrics(self, out: ElectraPretrainerOutput, tensors: dict[str, torch.Tensor], num_masked: int, num_valid: int) -> dict[str, float]:
+        """The step's scalars over the global batch (summed over workers)."""
+        chosen = tensors["mlm_labels"] != -100
+        valid = tensors["attention_mask"].bool()
+        predicted, truth = out.discriminator_logits > 0, out.replaced.bool()
+        sums = torch.stack([
+            out.loss.detach().float(), out.generator_loss.detach().float(), out.discriminator_loss.detach().float(),
+            (out.generator_logits.argmax(-1) == tensors["mlm_labels"][chosen]).sum().float(),
+            ((predicted == truth) & valid).sum().float(),
+            (predicted & truth & valid).sum().float(),
+            (predicted & valid).sum().float(),
+            (truth & valid).sum().float(),
+        ])
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(sums)
+        loss, gen_loss, disc_loss, gen_correct, disc_correct, tp, positive, replaced = sums.tolist()
+        return {
+            "loss": loss,
+            "generator_loss": gen_loss,
+            "discriminator_loss": disc_loss,
+            "generator_accuracy": gen_correct / num_masked,
+            "discriminator_accuracy": disc_correct / num_valid,
+            "discriminator_precision": tp / max(positive, 1.0),
+            "discriminator_recall": tp / max(replaced, 1.0),
+        }
 
     @torch.no_grad()
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
         """Held-out forward without dropout: discriminator scores and labels for AUC."""
         self.model.eval()
-        rng = torch.Generator(device=self.device).manual_seed(recipe.step_seed(self.seed, step, "eval-gumbel"))
         tensors = self._tensors(batch)
-        out = self.model(**tensors, generator=rng)
+        out = self.model(**tensors, noise_seed=recipe.step_seed(self.seed, step, "eval-gumbel"))
         chosen = tensors["mlm_labels"] != -100
         return {
             "scores": out.discriminator_logits.float().cpu().numpy(),
@@ -218,14 +304,3 @@ class PretrainingTrainer:
         """Write `discriminator/` and `generator/` in canonical format (HF-loadable)."""
         self.model.discriminator.save_pretrained(Path(directory) / "discriminator")
         self.model.generator.save_pretrained(Path(directory) / "generator")
-
-
-_SCALARS = (
-    "loss",
-    "generator_loss",
-    "discriminator_loss",
-    "generator_accuracy",
-    "discriminator_accuracy",
-    "discriminator_precision",
-    "discriminator_recall",
-)
