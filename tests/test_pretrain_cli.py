@@ -123,6 +123,55 @@ def test_outputs_load_in_our_pt_and_in_transformers(finished_run):
     assert hf_tok("she was not a woman")["input_ids"] == tokenizer("she was not a woman")["input_ids"]
 
 
+def test_outputs_load_in_tf_and_flax_with_equal_logits(finished_run):
+    import torch
+
+    from electra.common.tokenizer_fast import ElectraTokenizerFast
+    from electra.pt import ElectraForMaskedLM, ElectraForPreTraining
+
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("flax")
+    import electra.flax as ef
+    import electra.tf as etf
+
+    tokenizer = ElectraTokenizerFast.from_pretrained(finished_run / "discriminator")
+    enc = tokenizer(["she was not a woman of many words", "it was a truth"], padding=True, return_tensors="np")
+    with torch.no_grad():
+        expected = ElectraForPreTraining.from_pretrained(finished_run / "discriminator").eval()(
+            **{k: torch.from_numpy(v) for k, v in enc.items()}).logits.numpy()
+        expected_gen = ElectraForMaskedLM.from_pretrained(finished_run / "generator").eval()(
+            **{k: torch.from_numpy(v) for k, v in enc.items()}).logits.numpy()
+    for module in (etf, ef):
+        logits = module.ElectraForPreTraining.from_pretrained(finished_run / "discriminator")(**dict(enc)).logits
+        np.testing.assert_allclose(np.asarray(logits), expected, atol=1e-5)
+        gen_logits = module.ElectraForMaskedLM.from_pretrained(finished_run / "generator")(**dict(enc)).logits
+        np.testing.assert_allclose(np.asarray(gen_logits), expected_gen, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["tf", "flax"])
+def test_other_backends_run_the_same_command(setup, tmp_path, backend):
+    """A short run per backend: same loop, checkpoint, export loadable by electra.pt."""
+    pytest.importorskip({"tf": "tensorflow", "flax": "flax"}[backend])
+    out = tmp_path / backend
+    args = pretrain_args(setup, out)
+    args[args.index("--backend") + 1] = backend
+    args[args.index("--steps") + 1] = "6"
+    args[args.index("--save-every") + 1] = "3"
+    args[args.index("--warmup-steps") + 1] = "2"
+    assert cli.main(args) == 0
+    records = train_records(out)
+    assert [r["step"] for r in records] == list(range(1, 7))
+    assert all(np.isfinite(r["loss"]) for r in records)
+    final = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0.0 <= final["heldout_discriminator_auc"] <= 1.0
+    from electra.pt import ElectraForPreTraining
+
+    model = ElectraForPreTraining.from_pretrained(out / "discriminator")
+    assert model.config.vocab_size == 30522
+    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
+    assert state["step"] == 6
+
+
 def test_detect_prints_a_probability_per_token(finished_run, capsys):
     assert cli.main(["detect", "--model", str(finished_run / "discriminator"), "the quick brown fox fake over the lazy dog"]) == 0
     lines = capsys.readouterr().out.splitlines()
