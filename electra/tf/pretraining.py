@@ -9,6 +9,12 @@ LayerNorm), with the generator's output layer reading the shared word table
 Training checkpoints (`state_arrays`) use the PyTorch parameter names and layouts
 (`param/discriminator.electra.embeddings.word_embeddings.weight`, Linear weights (out, in)),
 so a run can be resumed in either backend.
+
+Data parallelism: `PretrainingTrainer(..., strategy=tf.distribute.MirroredStrategy())`
+(or `MultiWorkerMirroredStrategy`) splits each global batch over the replicas, normalises
+both losses by the global counts and draws each replica's Gumbel noise as its slice of
+the single-device draw, so a 2-way step equals the 1-way step on the same global batch
+(with dropout off; with dropout on, the masks differ as the per-replica shapes do).
 """
 
 from __future__ import annotations
