@@ -27,7 +27,7 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="tiny", help="model size: tiny, small, base, large (default: tiny)")
     p.add_argument("--config", type=Path, help="a discriminator config.json instead of --preset")
     p.add_argument("--generator-fraction", type=float, default=0.25, help="generator hidden size / discriminator hidden size (default: 0.25)")
-    p.add_argument("--steps", type=int, default=600, help="optimizer steps (default: 600)")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps (default: 1000)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default: 32)")
     p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default: 128)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 5e-4 tiny/small, 2e-4 base/large)")
