@@ -124,3 +124,21 @@ def _compatible(shape: Shape, expected: Shape) -> bool:
 
 def _fmt(shape: Shape) -> str:
     return "(" + ", ".join("?" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_generate_args(config: ElectraConfig, input_shape: Shape, max_new_tokens, temperature, top_k, top_p) -> None:
+    """Arguments of `generate` (every backend): (B, L) ids, a length that fits the
+    position table, positive temperature, top_k >= 1, top_p in (0, 1]."""
+    if len(input_shape) != 2:
+        raise ValueError(f"input_ids must have shape (batch, length), got shape {tuple(input_shape)}")
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
+    limit = config.max_position_embeddings
+    if input_shape[1] + max_new_tokens > limit:
+        raise ValueError(f"input length {input_shape[1]} + max_new_tokens {max_new_tokens} exceeds max_position_embeddings={limit}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature!r}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must lie in (0, 1], got {top_p!r}")

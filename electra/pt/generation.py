@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import torch
 
+from electra.common import validation
+
 
 def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
     """Scale logits (B, V) by 1/temperature and set those outside the top-k tokens and
@@ -25,21 +27,7 @@ def filter_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | N
 
 
 def _check(model, input_ids, max_new_tokens, temperature, top_k, top_p) -> None:
-    if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must have shape (batch, length), got shape {tuple(input_ids.shape)}")
-    if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be a non-negative int, got {max_new_tokens!r}")
-    limit = model.config.max_position_embeddings
-    if input_ids.shape[1] + max_new_tokens > limit:
-        raise ValueError(
-            f"input length {input_ids.shape[1]} + max_new_tokens {max_new_tokens} exceeds max_position_embeddings={limit}"
-        )
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k must be a positive int, got {top_k!r}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must lie in (0, 1], got {top_p!r}")
+    validation.check_generate_args(model.config, tuple(input_ids.shape), max_new_tokens, temperature, top_k, top_p)
 
 
 @torch.no_grad()
