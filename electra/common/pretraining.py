@@ -20,6 +20,18 @@ GUMBEL_EPS = 1e-9
 SHARED_FIELDS = ("vocab_size", "embedding_size", "max_position_embeddings", "type_vocab_size", "pad_token_id", "layer_norm_eps")
 
 
+# The scalars every backend's `PretrainingTrainer.train_step` returns (plus lr and grad_norm).
+STEP_METRICS = (
+    "loss",
+    "generator_loss",
+    "discriminator_loss",
+    "generator_accuracy",
+    "discriminator_accuracy",
+    "discriminator_precision",
+    "discriminator_recall",
+)
+
+
 @dataclass(frozen=True)
 class LossWeights:
     generator: float = 1.0

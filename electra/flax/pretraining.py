@@ -267,7 +267,7 @@ class PretrainingTrainer:
         grads, grad_norm = clip_by_global_norm(grads, self.clip_norm)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda p, u: p - (lr * u).astype(p.dtype), params, updates)
-        metrics = {k: getattr(out, k) for k in _SCALARS}
+        metrics = {k: getattr(out, k) for k in recipe.STEP_METRICS}
         metrics["grad_norm"] = grad_norm
         return params, opt_state, metrics
 
@@ -281,7 +281,7 @@ class PretrainingTrainer:
         )
         result = {k: float(v) for k, v in jax.device_get(metrics).items()}
         result["lr"] = lr
-        return {k: result[k] for k in (*_SCALARS, "lr", "grad_norm")}
+        return {k: result[k] for k in (*recipe.STEP_METRICS, "lr", "grad_norm")}
 
     def _eval_fn(self, params, batch, gumbel_rng, max_predictions):
         out = self.model.apply(params, **batch, rng=gumbel_rng, max_predictions=max_predictions)
@@ -351,15 +351,5 @@ class PretrainingTrainer:
             finally:
                 model.params = None
 
-
-_SCALARS = (
-    "loss",
-    "generator_loss",
-    "discriminator_loss",
-    "generator_accuracy",
-    "discriminator_accuracy",
-    "discriminator_precision",
-    "discriminator_recall",
-)
 
 __all__ = ["ElectraPretrainer", "PretrainingTrainer", "data_parallel_mesh", "max_predictions_for", "prediction_slots"]

@@ -168,15 +168,6 @@ class ElectraPretrainer(keras.Model):
         )
 
 
-_SCALARS = (
-    "loss",
-    "generator_loss",
-    "discriminator_loss",
-    "generator_accuracy",
-    "discriminator_accuracy",
-    "discriminator_precision",
-    "discriminator_recall",
-)
 _INPUTS = ("input_ids", "masked_ids", "mlm_labels", "attention_mask", "token_type_ids")
 
 
@@ -295,7 +286,7 @@ class PretrainingTrainer:
         with self.strategy.scope():
             metrics, grad_norm = self._step(self._tensors(batch), tf.constant(lr, tf.float32), _seed(self.seed, step, "gumbel"),
                                             tf.constant(dropout_seed, tf.int64))
-        result = {k: float(metrics[k]) for k in _SCALARS}
+        result = {k: float(metrics[k]) for k in recipe.STEP_METRICS}
         result.update(lr=lr, grad_norm=float(grad_norm))
         return result
 
