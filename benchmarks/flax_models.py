@@ -57,20 +57,6 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / statistics.median(times)
 
 
-def bench_alternating(fns: dict, repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each function (each returns when its work is done), interleaved."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def build(config, architecture: str):
     """(ours, HF Flax model, HF Flax params, electra.pt model) with the same weights."""
     import torch
@@ -109,11 +95,11 @@ def forward_case(config, B: int, repeats: int) -> dict[str, float]:
         with torch.inference_mode():
             pt_model(**pt_x)
 
-    return bench_alternating({
+    return pt_models.bench_alternating({
         "ours": lambda: ours_fn(ours.params, x).block_until_ready(),
         "hf": lambda: hf_fn(hf_params, x).block_until_ready(),
         "electra.pt": pt_call,
-    }, repeats)
+    }, repeats, warmup=1)
 
 
 def train_case(config, B: int, repeats: int) -> dict[str, float]:
@@ -158,7 +144,7 @@ def train_case(config, B: int, repeats: int) -> dict[str, float]:
         pt_model(**pt_x, labels=pt_labels).loss.backward()
         pt_optimizer.step()
 
-    return bench_alternating({"ours": run("ours", ours_step), "hf": run("hf", hf_step), "electra.pt": pt_step}, repeats)
+    return pt_models.bench_alternating({"ours": run("ours", ours_step), "hf": run("hf", hf_step), "electra.pt": pt_step}, repeats, warmup=1)
 
 
 def main() -> None:

@@ -53,7 +53,9 @@ def _load_pt_models():
     return module
 
 
-forward_flops = _load_pt_models().forward_flops  # the same FLOP count as the PyTorch benchmark
+_pt_models = _load_pt_models()
+forward_flops = _pt_models.forward_flops  # the same FLOP count as the PyTorch benchmark
+bench_alternating = _pt_models.bench_alternating  # medians of interleaved calls
 
 L = 128
 
@@ -68,20 +70,6 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
         tf.matmul(a, b).numpy()
         times.append(time.perf_counter() - t)
     return 2 * n**3 / statistics.median(times)
-
-
-def bench_alternating(fns: dict, repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per call of each function, calls interleaved to share machine noise."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def build_tf_pair(config: ElectraConfig, architecture: str):
