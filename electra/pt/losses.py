@@ -18,18 +18,27 @@ import torch.nn.functional as F
 IGNORE_INDEX = -100
 
 
-def replaced_token_detection_loss(logits: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-    """BCE-with-logits of logits (B, L) against 0/1 labels (B, L), averaged over attended positions."""
+def replaced_token_detection_loss(
+    logits: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None, normalizer: int | None = None
+) -> torch.Tensor:
+    """BCE-with-logits of logits (B, L) against 0/1 labels (B, L), averaged over attended
+    positions; with `normalizer`, summed over them and divided by it instead (a data-parallel
+    shard's share of the global mean)."""
     per_token = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")  # (B, L)
-    if attention_mask is None:
+    if attention_mask is None and normalizer is None:
         return per_token.mean()
-    active = (attention_mask == 1).to(per_token.dtype)
-    return (per_token * active).sum() / active.sum().clamp(min=1.0)
+    active = torch.ones_like(per_token) if attention_mask is None else (attention_mask == 1).to(per_token.dtype)
+    total = (per_token * active).sum()
+    return total / (active.sum().clamp(min=1.0) if normalizer is None else normalizer)
 
 
-def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of logits (B, L, V) against labels (B, L), -100 ignored."""
-    return F.cross_entropy(logits.flatten(0, -2).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor, normalizer: int | None = None) -> torch.Tensor:
+    """Cross-entropy of logits (B, L, V) against labels (B, L), -100 ignored, averaged over
+    the labelled positions; with `normalizer`, summed and divided by it instead."""
+    logits, labels = logits.flatten(0, -2).float(), labels.reshape(-1)
+    if normalizer is None:
+        return F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, reduction="sum") / normalizer
 
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from electra.common import pretraining as recipe
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.schedule import CLIP_NORM, LinearSchedule
+from electra.pt import losses
 from electra.pt.optim import ElectraAdamW
 from electra.pt.tasks import ElectraForMaskedLM, ElectraForPreTraining
 
@@ -97,9 +97,8 @@ class ElectraPretrainer(nn.Module):
         hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, Hg)
         gen_logits = self.generator.generator_lm_head(self.generator.generator_predictions(hidden[chosen]))  # (M, V)
         targets = mlm_labels[chosen]  # (M,)
-        valid = torch.ones_like(chosen) if attention_mask is None else attention_mask.bool()  # (B, L)
-        num_masked, num_valid = normalizers if normalizers is not None else (targets.numel(), valid.sum())
-        gen_loss = F.cross_entropy(gen_logits.float(), targets, reduction="sum") / num_masked
+        num_masked, num_valid = normalizers if normalizers is not None else (None, None)
+        gen_loss = losses.masked_lm_loss(gen_logits, targets, num_masked)
 
         with torch.no_grad():
             if gumbel_noise is None:
@@ -111,12 +110,12 @@ class ElectraPretrainer(nn.Module):
             replaced = (sampled_ids != input_ids).long()  # (B, L)
 
         disc = self.discriminator(sampled_ids, attention_mask, token_type_ids)
-        # HF's loss (mean BCE over attended tokens), as a sum over the given count.
-        disc_loss = F.binary_cross_entropy_with_logits(disc.logits[valid].float(), replaced[valid].float(), reduction="sum") / num_valid
+        disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, attention_mask, num_valid)
         loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc_loss
 
         with torch.no_grad():
             gen_accuracy = (gen_logits.argmax(-1) == targets).float().mean()
+            valid = torch.ones_like(chosen) if attention_mask is None else attention_mask.bool()  # (B, L)
             predicted = disc.logits > 0
             truth = replaced.bool()
             tp = (predicted & truth & valid).sum()
