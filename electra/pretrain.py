@@ -293,11 +293,12 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     out = Path(args.out)
     parallel = DataParallel(settings["backend"], getattr(args, "data_parallel", False))
     corpus = Corpus(settings["corpus"] if settings["corpus"] else [default_corpus()])
-    if parallel.is_chief:
+    if parallel.is_chief:  # the chief writes run.json and the tokenizer; the others read them
         prepare_output(out, settings, args.resume)
-        load_tokenizer(out, settings, list(corpus.files))
+        tokenizer = load_tokenizer(out, settings, list(corpus.files))
     parallel.barrier()
-    tokenizer = load_tokenizer(out, settings, list(corpus.files))
+    if not parallel.is_chief:
+        tokenizer = load_tokenizer(out, settings, list(corpus.files))
     disc_config, gen_config = model_configs(settings, tokenizer.vocab_size)
     data_args = dict(
         tokenize_batch=tokenizer.encode_batch_ids,
