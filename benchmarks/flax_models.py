@@ -123,7 +123,7 @@ def train_case(config, B: int, repeats: int) -> dict[str, float]:
 
         return step
 
-    ours_step = make_step(lambda p, rng: ours.module.apply({"params": p}, **x, train=True, rngs={"dropout": rng}).logits)
+    ours_step = make_step(lambda p, rng: ours(**x, params=p, dropout_rng=rng, train=True).logits)  # as a user calls it
     hf_step = make_step(lambda p, rng: hf(**x, params=p, dropout_rng=rng, train=True).logits)
     state = {"ours": (ours.params, optimizer.init(ours.params)), "hf": (hf_params, optimizer.init(hf_params))}
 

@@ -31,6 +31,7 @@ import numpy as np
 from electra.common import pretraining as recipe
 from electra.common.config import ElectraConfig
 from electra.common.files import atomic_write_text
+from electra.common.masking import default_max_predictions
 from electra.common.metrics import binary_counts, precision_recall_accuracy, roc_auc
 from electra.common.presets import generator_config, preset_config
 from electra.common.schedule import LinearSchedule
@@ -176,7 +177,10 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings
     schedule = LinearSchedule(settings["lr"], settings["warmup_steps"], settings["steps"])
     weights = recipe.LossWeights(discriminator=settings["disc_weight"])
     pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"])
-    return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], **(trainer_args or {}))
+    trainer_args = dict(trainer_args or {})
+    if backend == "flax":  # static shapes: one K for every batch, so the steps compile once
+        trainer_args["max_predictions"] = max(1, default_max_predictions(settings["mask_prob"], settings["seq_len"]))
+    return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], **trainer_args)
 
 
 def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

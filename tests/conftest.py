@@ -7,12 +7,14 @@ failure so that CI never skips them silently.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import numpy as np
 import pytest
 
 from electra.common.config import ElectraConfig
@@ -65,3 +67,60 @@ def config() -> ElectraConfig:
 def state_dict_for():
     """`state_dict_for(config, architecture, seed=0)`: seeded canonical weights."""
     return random_state_dict
+
+
+# ---------------------------------------------------------------------- `electra pretrain` runs
+
+PRETRAIN_TINY = dict(  # the model of the end-to-end `electra pretrain` tests (real 30,522-word vocab)
+    embedding_size=32, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+    max_position_embeddings=64,
+)
+
+
+def austen_pretrain_setup(root: Path, data_dir: Path, novels: tuple[str, ...], dropout: float) -> dict:
+    """A corpus folder of the given Austen novels, a `--config` file and the uncased vocab, under `root`."""
+    config_file = ElectraConfig(
+        **PRETRAIN_TINY, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout,
+    ).save_pretrained(root / "config")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name in novels:
+        (corpus / name).write_bytes((data_dir / "austen" / name).read_bytes())
+    return {"root": root, "config": config_file, "corpus": corpus, "vocab": data_dir / "vocab" / "bert-base-uncased-vocab.txt"}
+
+
+def pretrain_args(setup: dict, out: Path, backend: str, steps: int, *extra: str) -> list[str]:
+    """`electra pretrain` arguments of a short run (B=8, L=64, a checkpoint every 8 steps)."""
+    return [
+        "pretrain", "--backend", backend, "--corpus", str(setup["corpus"]), "--config", str(setup["config"]),
+        "--vocab", str(setup["vocab"]), "--steps", str(steps), "--batch-size", "8", "--seq-len", "64", "--lr", "2e-3",
+        "--warmup-steps", "4", "--save-every", "8", "--eval-batches", "2", "--seed", "7", "--no-progress",
+        "--out", str(out), *extra,
+    ]
+
+
+def train_records(out: Path) -> list[dict]:
+    """The training lines of `out/metrics.jsonl` (evaluation lines have no "loss")."""
+    return [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+
+
+def masked_batch(vocab_size: int, B: int = 3, L: int = 12, seed: int = 0, *, padded_row: int = 1, pad: int = 3,
+                 rate: float = 0.3, always: tuple[int, ...] = (1,), segment_b: bool = False) -> dict[str, np.ndarray]:
+    """A masked pretraining batch (int64 NumPy, the trainers' input names): id 1 first in every
+    row and never chosen, the last `pad` positions of `padded_row` padding, about `rate` of
+    the other positions chosen plus the columns `always` (so every row has a prediction),
+    chosen positions shown to the generator as id 4; token type 1 on the second half with
+    `segment_b`, else 0."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, vocab_size, size=(B, L))
+    ids[:, 0] = 1
+    mask = np.ones((B, L), dtype=np.int64)
+    mask[padded_row, L - pad:] = 0
+    chosen = (rng.random((B, L)) < rate) & (mask == 1)
+    chosen[:, 0] = False
+    chosen[:, list(always)] = True
+    types = np.zeros((B, L), dtype=np.int64)
+    if segment_b:
+        types[:, L // 2:] = 1
+    return dict(input_ids=ids, masked_ids=np.where(chosen, 4, ids), mlm_labels=np.where(chosen, ids, -100),
+                attention_mask=mask, token_type_ids=types)

@@ -9,7 +9,6 @@ error and nothing overwritten.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,37 +17,18 @@ pytest.importorskip("torch")
 
 from electra import cli  # noqa: E402
 from electra import pretrain as run_module  # noqa: E402
-from electra.common.config import ElectraConfig  # noqa: E402
-
-TINY = dict(
-    embedding_size=32, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
-    max_position_embeddings=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-)
+from conftest import austen_pretrain_setup, train_records  # noqa: E402
+from conftest import pretrain_args as run_args  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, data_dir):
-    root = tmp_path_factory.mktemp("pretrain")
-    config_file = ElectraConfig(**TINY).save_pretrained(root / "config")
-    corpus = root / "corpus"
-    corpus.mkdir()
     # Two novels keep the runs short while giving a real held-out split.
-    for name in ("persuasion.txt", "northangerabbey.txt"):
-        (corpus / name).write_bytes((data_dir / "austen" / name).read_bytes())
-    return {"root": root, "config": config_file, "corpus": corpus, "vocab": data_dir / "vocab" / "bert-base-uncased-vocab.txt"}
+    return austen_pretrain_setup(tmp_path_factory.mktemp("pretrain"), data_dir, ("persuasion.txt", "northangerabbey.txt"), dropout=0.0)
 
 
 def pretrain_args(setup, out, *extra):
-    return [
-        "pretrain", "--backend", "pt", "--corpus", str(setup["corpus"]), "--config", str(setup["config"]),
-        "--vocab", str(setup["vocab"]), "--steps", "24", "--batch-size", "8", "--seq-len", "64", "--lr", "2e-3",
-        "--warmup-steps", "4", "--save-every", "8", "--eval-batches", "2", "--seed", "7", "--no-progress",
-        "--out", str(out), *extra,
-    ]
-
-
-def train_records(out: Path) -> list[dict]:
-    return [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    return run_args(setup, out, "pt", 24, *extra)
 
 
 @pytest.fixture(scope="module")

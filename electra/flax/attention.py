@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from electra.common.config import ElectraConfig
+from electra.flax.prng import Dropout
 
 
 def dense(features: int, config: ElectraConfig, dtype, param_dtype, name: str | None = None) -> nn.Dense:
@@ -52,7 +53,7 @@ class ElectraSelfAttention(nn.Module):
                 2 * config.max_position_embeddings - 1, config.head_dim, dtype=self.dtype,
                 param_dtype=self.param_dtype, embedding_init=nn.initializers.normal(config.initializer_range),
             )
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = Dropout(config.attention_probs_dropout_prob)
 
     def _heads(self, x: jax.Array) -> jax.Array:
         B, L, _ = x.shape
@@ -134,7 +135,7 @@ class ElectraSelfOutput(nn.Module):
     def setup(self) -> None:
         self.dense = dense(self.config.hidden_size, self.config, self.dtype, self.param_dtype)
         self.LayerNorm = nn.LayerNorm(epsilon=self.config.layer_norm_eps, dtype=jnp.float32, param_dtype=self.param_dtype)  # HF name
-        self.dropout = nn.Dropout(self.config.hidden_dropout_prob)
+        self.dropout = Dropout(self.config.hidden_dropout_prob)
 
     def __call__(self, hidden_states: jax.Array, input_tensor: jax.Array, train: bool = False) -> jax.Array:
         hidden_states = self.dropout(self.dense(hidden_states), deterministic=not train)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from electra.common.config import ElectraConfig
+from electra.flax.prng import Dropout
 
 
 class ElectraEmbeddings(nn.Module):
@@ -29,7 +30,7 @@ class ElectraEmbeddings(nn.Module):
         self.token_type_embeddings = embed(config.type_vocab_size)
         # HF name, kept for checkpoints; computes in float32 whatever the compute dtype.
         self.LayerNorm = nn.LayerNorm(epsilon=config.layer_norm_eps, dtype=jnp.float32, param_dtype=self.param_dtype)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.absolute_positions = config.position_embedding_type == "absolute"
 
     def __call__(

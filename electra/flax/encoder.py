@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from electra.common.config import ElectraConfig
 from electra.flax.activations import get_activation
 from electra.flax.attention import ElectraAttention, dense
+from electra.flax.prng import Dropout
 
 
 class ElectraIntermediate(nn.Module):
@@ -38,7 +39,7 @@ class ElectraOutput(nn.Module):
     def setup(self) -> None:
         self.dense = dense(self.config.hidden_size, self.config, self.dtype, self.param_dtype)
         self.LayerNorm = nn.LayerNorm(epsilon=self.config.layer_norm_eps, dtype=jnp.float32, param_dtype=self.param_dtype)  # HF name
-        self.dropout = nn.Dropout(self.config.hidden_dropout_prob)
+        self.dropout = Dropout(self.config.hidden_dropout_prob)
 
     def __call__(self, hidden_states: jax.Array, input_tensor: jax.Array, train: bool = False) -> jax.Array:
         hidden_states = self.dropout(self.dense(hidden_states), deterministic=not train)  # (B, L, H)

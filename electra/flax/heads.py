@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from electra.common.config import ElectraConfig
 from electra.flax.activations import get_activation
 from electra.flax.attention import dense
+from electra.flax.prng import Dropout
 
 
 class ElectraDiscriminatorPredictions(nn.Module):
@@ -61,7 +62,7 @@ class ElectraClassificationHead(nn.Module):
     def setup(self) -> None:
         config = self.config
         self.dense = dense(config.hidden_size, config, self.dtype, self.param_dtype)
-        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.out_proj = dense(config.num_labels, config, self.dtype, self.param_dtype)
         self.activation = get_activation("gelu")
 
@@ -86,7 +87,7 @@ class ElectraSequenceSummary(nn.Module):
         if config.summary_use_proj:
             self.summary = dense(config.hidden_size, config, self.dtype, self.param_dtype)
         self.activation = get_activation(config.summary_activation) if config.summary_activation else (lambda x: x)
-        self.last_dropout = nn.Dropout(config.summary_last_dropout)
+        self.last_dropout = Dropout(config.summary_last_dropout)
 
     def __call__(self, hidden_states: jax.Array, cls_index: jax.Array | None = None, train: bool = False) -> jax.Array:
         """hidden_states (B, L, H); cls_index (B,) or None (last token). Returns (B, H)."""

@@ -37,6 +37,7 @@ from electra.common import validation
 from electra.common.config import ElectraConfig
 from electra.common.layouts import canonical_to_hf_flax, hf_flax_to_canonical
 from electra.common.names import tied_keys
+from electra.flax import prng
 
 
 def _is_concrete(x: Any) -> bool:
@@ -231,7 +232,8 @@ class ElectraPreTrainedModel:
         self._validate(inputs, self.label_names)
         if train and dropout_rng is None:
             raise ValueError("train=True needs a dropout_rng (a jax.random key)")
-        rngs = {"dropout": dropout_rng} if dropout_rng is not None else {}
+        # Same key data, same masks: only the random bits are computed faster (`prng`).
+        rngs = {"dropout": prng.fast_key(dropout_rng)} if dropout_rng is not None else {}
         inputs = {k: v for k, v in inputs.items() if v is not None}
         return self.module.apply(
             {"params": self.params if params is None else params}, **inputs, train=train,

@@ -31,6 +31,7 @@ from electra.flax.heads import (
 )
 from electra.flax.model import ElectraModelModule
 from electra.flax.pretrained import ElectraPreTrainedModel
+from electra.flax.prng import Dropout
 
 
 class _TaskModule(nn.Module):
@@ -142,7 +143,7 @@ class ElectraForMultipleChoiceModule(_TaskModule):
 class ElectraForTokenClassificationModule(_TaskModule):
     def setup(self) -> None:
         self.electra = self.backbone()
-        self.dropout = nn.Dropout(self.config.classifier_dropout_prob)
+        self.dropout = Dropout(self.config.classifier_dropout_prob)
         self.classifier = dense(self.config.num_labels, self.config, self.dtype, self.param_dtype)
 
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import electra.flax as ef
-from conftest import REPO_ROOT, tiny_config
+from conftest import REPO_ROOT, masked_batch, tiny_config
 from electra.common import pretraining as recipe
 from electra.common.presets import generator_config
 from electra.common.schedule import LinearSchedule
@@ -25,18 +25,7 @@ from electra.flax.pretraining import ElectraPretrainer, PretrainingTrainer
 
 
 def make_batch(config, B=3, L=12, seed=0):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(5, config.vocab_size, size=(B, L))
-    ids[:, 0] = 1
-    mask = np.ones((B, L), dtype=np.int64)
-    mask[1, -3:] = 0
-    chosen = (rng.random((B, L)) < 0.3) & (mask == 1)
-    chosen[:, 0] = False
-    chosen[:, 1] = True
-    labels = np.where(chosen, ids, -100)
-    masked = np.where(chosen, 4, ids)
-    arrays = dict(input_ids=ids, masked_ids=masked, mlm_labels=labels, attention_mask=mask, token_type_ids=np.zeros((B, L)))
-    return {k: v.astype(np.int32) for k, v in arrays.items()}
+    return {k: v.astype(np.int32) for k, v in masked_batch(config.vocab_size, B, L, seed).items()}
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +192,31 @@ def test_the_loss_falls_on_a_repeated_batch(pretrainer):
     held_out = trainer.evaluate(batch, step=0)
     assert held_out["scores"].shape == (4, 16) and held_out["generator_correct"].dtype == bool
     assert held_out["generator_correct"].shape == ((batch["mlm_labels"] != -100).sum(),)
+
+
+def test_a_fixed_max_predictions_compiles_the_steps_once(pretrainer):
+    disc = pretrainer.discriminator.config
+    trainer = PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 10), seed=2, max_predictions=11)
+    batches = []
+    for n, seed in ((2, 0), (6, 1), (11, 2)):  # rows with at most n masked positions: K would be 8, 8, 16
+        batch = make_batch(disc, B=3, L=16, seed=seed)
+        keep = np.cumsum(batch["mlm_labels"] != -100, axis=1) <= n
+        batch["mlm_labels"] = np.where(keep, batch["mlm_labels"], -100).astype(np.int32)
+        batches.append(batch)
+    assert len({int((b["mlm_labels"] != -100).sum(axis=1).max()) for b in batches}) > 1
+    for step, batch in enumerate(batches):
+        metrics = trainer.train_step(batch, step)
+        assert np.isfinite(metrics["loss"])
+        held_out = trainer.evaluate(batch, step)
+        assert held_out["generator_correct"].shape == ((batch["mlm_labels"] != -100).sum(),)
+    assert trainer._train._cache_size() == 1 and trainer._eval._cache_size() == 1
+    too_many = make_batch(disc, B=3, L=16, seed=3)
+    too_many["mlm_labels"][0] = -100
+    too_many["mlm_labels"][0, 1:13] = 7  # 12 masked positions in row 0
+    with pytest.raises(ValueError, match="12 masked positions, more than the trainer's max_predictions=11"):
+        trainer.train_step(too_many, 3)
+    with pytest.raises(ValueError, match="max_predictions must be >= 1"):
+        PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 10), max_predictions=0)
 
 
 TWO_WAY = textwrap.dedent("""

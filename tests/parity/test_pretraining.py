@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import tiny_config  # noqa: E402
+from conftest import masked_batch, tiny_config  # noqa: E402
 from electra.common import pretraining as recipe  # noqa: E402
 from electra.common.presets import generator_config  # noqa: E402
 from electra.common.schedule import LinearSchedule  # noqa: E402
@@ -34,19 +34,8 @@ def configs():
 
 
 def make_batch(vocab_size: int, B: int = 3, L: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
-    """A masked batch with padding in row 1 and at least one prediction per row."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(5, vocab_size, size=(B, L))
-    ids[:, 0] = 1
-    mask = np.ones((B, L), dtype=np.int64)
-    mask[1, -4:] = 0
-    chosen = (rng.random((B, L)) < 0.3) & (mask == 1)
-    chosen[:, 0] = False
-    chosen[:, 2] = True
-    types = np.zeros((B, L), dtype=np.int64)
-    types[:, L // 2:] = 1
-    return dict(input_ids=ids, masked_ids=np.where(chosen, 4, ids), mlm_labels=np.where(chosen, ids, -100),
-                attention_mask=mask, token_type_ids=types)
+    """A masked batch with padding in row 1, two segments and at least one prediction per row."""
+    return masked_batch(vocab_size, B, L, seed, pad=4, always=(2,), segment_b=True)
 
 
 @pytest.fixture(scope="module")

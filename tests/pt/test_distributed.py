@@ -14,7 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import tiny_config  # noqa: E402
+from conftest import masked_batch, tiny_config  # noqa: E402
 from electra.common.presets import generator_config  # noqa: E402
 from electra.common.schedule import LinearSchedule  # noqa: E402
 
@@ -33,15 +33,10 @@ def make_batches(B: int = 4, L: int = 10, vocab: int = 99) -> list[dict[str, np.
     """Two global batches whose halves hold different numbers of masked and padded tokens."""
     batches = []
     for seed in (0, 1):
-        rng = np.random.default_rng(seed)
-        ids = rng.integers(5, vocab, size=(B, L))
-        mask = np.ones((B, L), dtype=np.int64)
-        mask[3, -5:] = 0
-        chosen = (rng.random((B, L)) < 0.25) & (mask == 1)
-        chosen[:, 1] = True
-        chosen[0, 2:5] = True
-        batches.append(dict(input_ids=ids, masked_ids=np.where(chosen, 4, ids), mlm_labels=np.where(chosen, ids, -100),
-                            attention_mask=mask, token_type_ids=np.zeros((B, L), dtype=np.int64)))
+        batch = masked_batch(vocab, B, L, seed, padded_row=3, pad=5, rate=0.25)
+        batch["mlm_labels"][0, 2:5] = batch["input_ids"][0, 2:5]  # more predictions in the first half
+        batch["masked_ids"][0, 2:5] = 4
+        batches.append(batch)
     return batches
 
 

@@ -12,22 +12,11 @@ from electra.common.presets import generator_config
 from electra.common.schedule import LinearSchedule
 from electra.pt.optim import ElectraAdamW
 from electra.pt.pretraining import ElectraPretrainer, PretrainingTrainer
-from tests.conftest import tiny_config
+from tests.conftest import masked_batch, tiny_config
 
 
 def make_batch(config, B=3, L=12, seed=0):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(5, config.vocab_size, size=(B, L))
-    ids[:, 0] = 1
-    mask = np.ones((B, L), dtype=np.int64)
-    mask[1, -3:] = 0
-    chosen = (rng.random((B, L)) < 0.3) & (mask == 1)
-    chosen[:, 0] = False
-    chosen[:, 1] = True
-    labels = np.where(chosen, ids, -100)
-    masked = np.where(chosen, 4, ids)
-    tensors = dict(input_ids=ids, masked_ids=masked, mlm_labels=labels, attention_mask=mask, token_type_ids=np.zeros((B, L)))
-    return {k: torch.as_tensor(v, dtype=torch.long) for k, v in tensors.items()}
+    return {k: torch.as_tensor(v, dtype=torch.long) for k, v in masked_batch(config.vocab_size, B, L, seed).items()}
 
 
 @pytest.fixture

@@ -5,42 +5,23 @@ on), and the output loads in electra.tf, electra.pt and HF 4.57 with equal logit
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import austen_pretrain_setup, train_records
+from conftest import pretrain_args as run_args
 from electra import cli
 from electra import pretrain as run_module
-from electra.common.config import ElectraConfig
-
-TINY = dict(
-    embedding_size=32, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
-    max_position_embeddings=64, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
-)
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, data_dir):
-    root = tmp_path_factory.mktemp("pretrain_tf")
-    config_file = ElectraConfig(**TINY).save_pretrained(root / "config")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    (corpus / "persuasion.txt").write_bytes((data_dir / "austen" / "persuasion.txt").read_bytes())
-    return {"root": root, "config": config_file, "corpus": corpus, "vocab": data_dir / "vocab" / "bert-base-uncased-vocab.txt"}
+    return austen_pretrain_setup(tmp_path_factory.mktemp("pretrain_tf"), data_dir, ("persuasion.txt",), dropout=0.1)
 
 
 def pretrain_args(setup, out, *extra):
-    return [
-        "pretrain", "--backend", "tf", "--corpus", str(setup["corpus"]), "--config", str(setup["config"]),
-        "--vocab", str(setup["vocab"]), "--steps", "16", "--batch-size", "8", "--seq-len", "64", "--lr", "2e-3",
-        "--warmup-steps", "4", "--save-every", "8", "--eval-batches", "2", "--seed", "7", "--no-progress",
-        "--out", str(out), *extra,
-    ]
-
-
-def train_records(out: Path) -> list[dict]:
-    return [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+    return run_args(setup, out, "tf", 16, *extra)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO_ROOT, tiny_config
+from conftest import REPO_ROOT, masked_batch, tiny_config
 from electra.common import pretraining as recipe
 from electra.common.presets import generator_config
 from electra.common.schedule import LinearSchedule
@@ -20,18 +20,7 @@ from electra.tf.pretraining import ElectraPretrainer, PretrainingTrainer
 
 
 def make_batch(config, B=3, L=12, seed=0):
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(5, config.vocab_size, size=(B, L))
-    ids[:, 0] = 1
-    mask = np.ones((B, L), dtype=np.int64)
-    mask[1, -3:] = 0
-    chosen = (rng.random((B, L)) < 0.3) & (mask == 1)
-    chosen[:, 0] = False
-    chosen[:, 1] = True
-    labels = np.where(chosen, ids, -100)
-    masked = np.where(chosen, 4, ids)
-    arrays = dict(input_ids=ids, masked_ids=masked, mlm_labels=labels, attention_mask=mask, token_type_ids=np.zeros((B, L)))
-    return {k: v.astype(np.int32) for k, v in arrays.items()}
+    return {k: v.astype(np.int32) for k, v in masked_batch(config.vocab_size, B, L, seed).items()}
 
 
 def make_pretrainer(seed=0, **changes):
