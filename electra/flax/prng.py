@@ -52,7 +52,13 @@ def _random_bits(key: jax.Array, bit_width: int, shape: tuple[int, ...]) -> jax.
     size = math.prod(shape)
     if bit_width == 64 or size >= 2**32 or not jax.config.jax_threefry_partitionable:
         return threefry_prng_impl.random_bits(key, bit_width, shape)
-    counts = jax.lax.iota(np.uint32, size).reshape(shape)  # the low words of JAX's 64-bit counters
+    # The flat index of every element (the low words of JAX's 64-bit counters), built from
+    # broadcast iotas so that a sharded draw computes only its own shard's counters.
+    counts = jnp.zeros(shape, np.uint32)
+    stride = 1
+    for axis in reversed(range(len(shape))):
+        counts = counts + jax.lax.broadcasted_iota(np.uint32, shape, axis) * np.uint32(stride)
+        stride *= shape[axis]
     bits1, bits2 = _threefry2x32(key[0], key[1], jnp.zeros_like(counts), counts)
     bits = bits1 ^ bits2
     return bits if bit_width == 32 else bits.astype(f"uint{bit_width}")
