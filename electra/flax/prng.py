@@ -11,9 +11,9 @@ comparison, the Gumbel logs) into one elementwise loop.
 `fold_in` (JAX's own functions) and a `random_bits` that gives **the same bits** as
 `jax.random.bits` with a threefry key (in JAX's default `jax_threefry_partitionable` mode;
 otherwise it hands over to JAX's function), so every draw -- `jax.random.uniform`,
-`bernoulli`, Flax's `nn.Dropout`, our `Dropout` and `uniform` -- is unchanged, only faster. `fast_key(key)` re-types a
-threefry key (a typed key or raw `uint32[2]` key data) without changing its data; keys of
-other implementations (rbg, ...) are returned as they are.
+`bernoulli`, Flax's `nn.Dropout`, our `Dropout` and `uniform` -- is unchanged, only faster.
+`fast_key(key)` re-types a threefry key (a typed key or raw `uint32[2]` key data) without
+changing its data; keys of other implementations (rbg, ...) are returned as they are.
 """
 
 from __future__ import annotations
