@@ -169,6 +169,11 @@ class DataParallel:
                 multihost_utils.sync_global_devices("electra-pretrain")
 
 
+def max_predictions(settings: dict[str, Any]) -> int:
+    """The most positions masked in one sequence: the masking's cap, which the Flax trainer also uses as its K."""
+    return max(1, default_max_predictions(settings["mask_prob"], settings["seq_len"]))
+
+
 def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings: dict[str, Any], trainer_args: dict[str, Any] | None = None):
     """The backend's `PretrainingTrainer` for these configs and settings."""
     import importlib
@@ -179,7 +184,7 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings
     pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"])
     trainer_args = dict(trainer_args or {})
     if backend == "flax":  # static shapes: one K for every batch, so the steps compile once
-        trainer_args["max_predictions"] = max(1, default_max_predictions(settings["mask_prob"], settings["seq_len"]))
+        trainer_args["max_predictions"] = max_predictions(settings)
     return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], **trainer_args)
 
 
@@ -309,7 +314,7 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
         cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
         pad_id=tokenizer.pad_token_id, mask_id=tokenizer.mask_token_id,
         batch_size=settings["batch_size"], seq_len=settings["seq_len"], seed=settings["seed"],
-        mask_prob=settings["mask_prob"],
+        mask_prob=settings["mask_prob"], max_predictions=max_predictions(settings),
     )
     train = PretrainingBatches(corpus, split="train", **data_args)
     heldout = []

@@ -40,11 +40,19 @@ from electra.flax.tasks import ElectraForMaskedLM, ElectraForPreTraining
 PREDICTION_SLOTS = 8  # K is rounded up to a multiple of this, so batches rarely recompile
 
 
+def most_predictions(mlm_labels: np.ndarray) -> int:
+    """The most chosen positions in one row of a (B, L) label batch."""
+    return int((np.asarray(mlm_labels) != IGNORE_INDEX).sum(axis=1).max(initial=0))
+
+
+def slot_count(predictions: int, L: int) -> int:
+    """K for rows of up to `predictions` chosen positions: rounded up to a multiple of 8, at most L."""
+    return max(1, min(L, -(-predictions // PREDICTION_SLOTS) * PREDICTION_SLOTS))
+
+
 def max_predictions_for(mlm_labels: np.ndarray) -> int:
     """K for a batch: the most chosen positions in a row, rounded up to a multiple of 8 (at most L)."""
-    labels = np.asarray(mlm_labels)
-    most = int((labels != IGNORE_INDEX).sum(axis=1).max(initial=0))
-    return max(1, min(labels.shape[1], -(-most // PREDICTION_SLOTS) * PREDICTION_SLOTS))
+    return slot_count(most_predictions(mlm_labels), np.shape(mlm_labels)[1])
 
 
 def prediction_slots(mlm_labels: jax.Array, K: int) -> tuple[jax.Array, jax.Array]:
@@ -273,12 +281,11 @@ class PretrainingTrainer:
         """K for this batch: fixed when the trainer knows `max_predictions`, else the batch's own."""
         if self.max_predictions is None:
             return max_predictions_for(mlm_labels)
-        most = int((np.asarray(mlm_labels) != IGNORE_INDEX).sum(axis=1).max(initial=0))
+        most = most_predictions(mlm_labels)
         if most > self.max_predictions:
             raise ValueError(f"a row of this batch has {most} masked positions, more than the trainer's "
                              f"max_predictions={self.max_predictions}")
-        L = np.shape(mlm_labels)[1]
-        return min(L, -(-self.max_predictions // PREDICTION_SLOTS) * PREDICTION_SLOTS)
+        return slot_count(self.max_predictions, np.shape(mlm_labels)[1])
 
     def _key(self, step: int, stream: str) -> jax.Array:
         return prng.key(recipe.step_seed(self.seed, step, stream) & 0x7FFFFFFF)
