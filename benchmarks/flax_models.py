@@ -168,11 +168,12 @@ def main() -> None:
             medians = forward_case(config, B, args.repeats)
             flops = pt_models.forward_flops(config, B)
             for impl, seconds in medians.items():
-                rows.append((size, f"ElectraModel forward B={B}", impl, seconds, flops, medians))
+                rows.append((size, f"ElectraModel forward B={B}", impl, seconds, flops, seconds / medians["ours"]))
         B = args.train_batch
         medians = train_case(config, B, max(3, args.repeats // 2))
         for impl, seconds in medians.items():
-            rows.append((size, f"ElectraForPreTraining train step B={B}", impl, seconds, 3 * pt_models.forward_flops(config, B), medians))
+            rows.append((size, f"ElectraForPreTraining train step B={B}", impl, seconds, 3 * pt_models.forward_flops(config, B),
+                         seconds / medians["ours"]))
 
     lines = [
         f"Date: {datetime.date.today()}; CPU: {pt_models.cpu_name()}, {jax.device_count()} JAX device(s), "
@@ -181,19 +182,8 @@ def main() -> None:
         f"Python {platform.python_version()}.",
         f"Measured float32 matmul rate (jitted jnp, 2048^3): {rate / 1e9:.1f} GFLOP/s. L={L}; medians of "
         f"{args.repeats} (train: half as many, at least 3) alternating runs after one warm-up (compilation).",
-        "",
-        "| size | case | implementation | median ms | GFLOP/s | of matmul rate | ours vs this |",
-        "|---|---|---|---:|---:|---:|---:|",
     ]
-    for size, case, impl, seconds, flops, medians in rows:
-        achieved = flops / seconds
-        lines.append(f"| {size} | {case} | {impl} | {seconds * 1e3:.1f} | {achieved / 1e9:.1f} | "
-                     f"{achieved / rate:.0%} | {seconds / medians['ours']:.2f}x |")
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    pt_models.print_table(lines, "ours vs this", rows, rate, args.markdown)
 
 
 if __name__ == "__main__":

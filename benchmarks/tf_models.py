@@ -56,6 +56,7 @@ def _load_pt_models():
 _pt_models = _load_pt_models()
 forward_flops = _pt_models.forward_flops  # the same FLOP count as the PyTorch benchmark
 bench_alternating = _pt_models.bench_alternating  # medians of interleaved calls
+print_table = _pt_models.print_table  # the same table layout
 
 L = 128
 
@@ -246,18 +247,8 @@ def main() -> None:
         f"Measured TF float32 matmul rate (2048^3): {rate / 1e9:.1f} GFLOP/s. L={L}; medians of {args.repeats} "
         "(train: half as many, at least 3) alternating runs; TF rows in one process (HF on tf-keras beside our Keras 3), "
         "electra.pt in a subprocess of the same run.",
-        "",
-        "| size | case | implementation | median ms | GFLOP/s | of matmul rate | speed-up vs best hf |",
-        "|---|---|---|---:|---:|---:|---:|",
     ]
-    for size, case, impl, seconds, flops, speedup in rows:
-        achieved = flops / seconds
-        lines.append(f"| {size} | {case} | {impl} | {seconds * 1e3:.1f} | {achieved / 1e9:.1f} | {achieved / rate:.0%} | {speedup:.2f}x |")
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    print_table(lines, "speed-up vs best hf", rows, rate, args.markdown)
 
 
 if __name__ == "__main__":
