@@ -124,3 +124,32 @@ def masked_batch(vocab_size: int, B: int = 3, L: int = 12, seed: int = 0, *, pad
         types[:, L // 2:] = 1
     return dict(input_ids=ids, masked_ids=np.where(chosen, 4, ids), mlm_labels=np.where(chosen, ids, -100),
                 attention_mask=mask, token_type_ids=types)
+
+
+def kill_then_resume(monkeypatch, argv: list[str], kill_at_step: int, resumes_from: int) -> None:
+    """Runs `electra <argv>` until its trainer reaches step `kill_at_step` and raises
+    KeyboardInterrupt there (a kill), checks that the last checkpoint is the one of step
+    `resumes_from`, then runs it again with `--resume` to the end."""
+    from electra import cli
+    from electra import pretrain as run_module
+
+    original = run_module.make_trainer
+
+    def make_killable_trainer(*args, **kwargs):
+        trainer = original(*args, **kwargs)
+        step_fn = trainer.train_step
+
+        def train_step(batch, step):
+            if step == kill_at_step:
+                raise KeyboardInterrupt
+            return step_fn(batch, step)
+
+        trainer.train_step = train_step
+        return trainer
+
+    monkeypatch.setattr(run_module, "make_trainer", make_killable_trainer)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(argv)
+    monkeypatch.setattr(run_module, "make_trainer", original)
+    assert json.loads((Path(argv[argv.index("--out") + 1]) / "checkpoint" / "trainer_state.json").read_text())["step"] == resumes_from
+    assert cli.main([*argv, "--resume"]) == 0

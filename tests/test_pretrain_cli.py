@@ -16,8 +16,7 @@ import pytest
 pytest.importorskip("torch")
 
 from electra import cli  # noqa: E402
-from electra import pretrain as run_module  # noqa: E402
-from conftest import austen_pretrain_setup, train_records  # noqa: E402
+from conftest import austen_pretrain_setup, kill_then_resume, train_records  # noqa: E402
 from conftest import pretrain_args as run_args  # noqa: E402
 
 
@@ -55,26 +54,7 @@ def test_run_writes_checkpoints_metrics_and_falling_losses(finished_run):
 
 def test_resume_after_a_kill_repeats_the_uninterrupted_run(setup, finished_run, monkeypatch):
     out = setup["root"] / "killed"
-    original = run_module.make_trainer
-
-    def make_killable_trainer(*args, **kwargs):
-        trainer = original(*args, **kwargs)
-        step_fn = trainer.train_step
-
-        def train_step(batch, step):
-            if step == 13:  # after the checkpoint at step 8, before the one at 16
-                raise KeyboardInterrupt
-            return step_fn(batch, step)
-
-        trainer.train_step = train_step
-        return trainer
-
-    monkeypatch.setattr(run_module, "make_trainer", make_killable_trainer)
-    with pytest.raises(KeyboardInterrupt):
-        cli.main(pretrain_args(setup, out))
-    monkeypatch.setattr(run_module, "make_trainer", original)
-    assert json.loads((out / "checkpoint" / "trainer_state.json").read_text())["step"] == 8
-    assert cli.main(pretrain_args(setup, out, "--resume")) == 0
+    kill_then_resume(monkeypatch, pretrain_args(setup, out), kill_at_step=13, resumes_from=8)  # before the checkpoint at 16
     resumed, uninterrupted = train_records(out), train_records(finished_run)
     for a, b in zip(resumed, uninterrupted, strict=True):
         assert a["step"] == b["step"]

@@ -9,10 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from conftest import austen_pretrain_setup, train_records
+from conftest import austen_pretrain_setup, kill_then_resume, train_records
 from conftest import pretrain_args as run_args
 from electra import cli
-from electra import pretrain as run_module
 
 
 @pytest.fixture(scope="module")
@@ -43,26 +42,7 @@ def test_run_losses_fall_and_outputs_are_written(finished_run):
 
 def test_resume_after_a_kill_repeats_the_uninterrupted_run(setup, finished_run, monkeypatch):
     out = setup["root"] / "killed"
-    original = run_module.make_trainer
-
-    def make_killable_trainer(*args, **kwargs):
-        trainer = original(*args, **kwargs)
-        step_fn = trainer.train_step
-
-        def train_step(batch, step):
-            if step == 11:  # after the checkpoint at step 8
-                raise KeyboardInterrupt
-            return step_fn(batch, step)
-
-        trainer.train_step = train_step
-        return trainer
-
-    monkeypatch.setattr(run_module, "make_trainer", make_killable_trainer)
-    with pytest.raises(KeyboardInterrupt):
-        cli.main(pretrain_args(setup, out))
-    monkeypatch.setattr(run_module, "make_trainer", original)
-    assert json.loads((out / "checkpoint" / "trainer_state.json").read_text())["step"] == 8
-    assert cli.main(pretrain_args(setup, out, "--resume")) == 0
+    kill_then_resume(monkeypatch, pretrain_args(setup, out), kill_at_step=11, resumes_from=8)
     for a, b in zip(train_records(out), train_records(finished_run), strict=True):
         assert a["step"] == b["step"]
         for key in ("loss", "generator_loss", "discriminator_loss", "lr", "grad_norm"):
