@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from electra.common.config import ElectraConfig
+from electra.pt.dropout import Dropout
 
 KeyValue = tuple[torch.Tensor, torch.Tensor]
 
@@ -42,7 +43,7 @@ class ElectraSelfAttention(nn.Module):
         self.query = nn.Linear(H, H)
         self.key = nn.Linear(H, H)
         self.value = nn.Linear(H, H)
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = Dropout(config.attention_probs_dropout_prob)
         self.position_embedding_type = config.position_embedding_type if relative else "absolute"
         if relative:
             self.max_position_embeddings = config.max_position_embeddings
@@ -133,7 +134,7 @@ class ElectraSelfOutput(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)  # HF name, kept for checkpoints
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from electra.common.config import ElectraConfig
+from electra.pt.dropout import Dropout
 
 
 class ElectraEmbeddings(nn.Module):
@@ -21,7 +22,7 @@ class ElectraEmbeddings(nn.Module):
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, E)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, E)
         self.LayerNorm = nn.LayerNorm(E, eps=config.layer_norm_eps)  # HF name, kept for checkpoints
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.absolute_positions = config.position_embedding_type == "absolute"
 
     def forward(

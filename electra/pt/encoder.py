@@ -15,6 +15,7 @@ from torch.utils.checkpoint import checkpoint
 from electra.common.config import ElectraConfig
 from electra.pt.activations import get_activation
 from electra.pt.attention import ElectraAttention
+from electra.pt.dropout import Dropout
 
 
 class ElectraIntermediate(nn.Module):
@@ -36,7 +37,7 @@ class ElectraOutput(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)  # HF name, kept for checkpoints
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)  # (B, L, H)

@@ -12,6 +12,7 @@ from torch import nn
 
 from electra.common.config import ElectraConfig
 from electra.pt.activations import get_activation
+from electra.pt.dropout import Dropout
 
 
 class ElectraDiscriminatorPredictions(nn.Module):
@@ -47,7 +48,7 @@ class ElectraClassificationHead(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
         self.activation = get_activation("gelu")
-        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.out_proj = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -66,7 +67,7 @@ class ElectraSequenceSummary(nn.Module):
         self.summary_type = config.summary_type
         self.summary = nn.Linear(config.hidden_size, config.hidden_size) if config.summary_use_proj else nn.Identity()
         self.activation = get_activation(config.summary_activation) if config.summary_activation else nn.Identity()
-        self.last_dropout = nn.Dropout(config.summary_last_dropout)
+        self.last_dropout = Dropout(config.summary_last_dropout)
 
     def forward(self, hidden_states: torch.Tensor, cls_index: torch.Tensor | None = None) -> torch.Tensor:
         """Args: hidden_states (B, L, H); cls_index (B,) token to read for "cls_index"

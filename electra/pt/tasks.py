@@ -21,6 +21,7 @@ from electra.common.outputs import (
     TokenClassifierOutput,
 )
 from electra.pt import losses
+from electra.pt.dropout import Dropout
 from electra.pt.heads import (
     ElectraClassificationHead,
     ElectraDiscriminatorPredictions,
@@ -198,7 +199,7 @@ class ElectraForTokenClassification(_ElectraTaskModel):
 
     def __init__(self, config: ElectraConfig):
         super().__init__(config)
-        self.dropout = nn.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
