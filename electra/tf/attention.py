@@ -24,6 +24,7 @@ import keras
 import tensorflow as tf
 
 from electra.common.config import ElectraConfig
+from electra.tf.dropout import Dropout
 from electra.tf.embeddings import initializer
 
 KeyValue = tuple[tf.Tensor, tf.Tensor]
@@ -46,7 +47,7 @@ class ElectraSelfAttention(keras.layers.Layer):
         self.query = dense(H, config, "query")
         self.key = dense(H, config, "key")
         self.value = dense(H, config, "value")
-        self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = Dropout(config.attention_probs_dropout_prob)
         self.position_embedding_type = config.position_embedding_type if relative else "absolute"
         if relative:
             self.max_position_embeddings = config.max_position_embeddings
@@ -130,7 +131,7 @@ class ElectraSelfOutput(keras.layers.Layer):
         self.hidden_size = config.hidden_size
         self.dense = dense(config.hidden_size, config, "dense")
         self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")  # HF name, kept for checkpoints
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def build(self, input_shape=None):
         self.dense.build((None, None, self.hidden_size))

@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 
 from electra.common.config import ElectraConfig
+from electra.tf.dropout import Dropout
 
 
 def initializer(config: ElectraConfig) -> keras.initializers.Initializer:
@@ -26,7 +27,7 @@ class ElectraEmbeddings(keras.layers.Layer):
         self.position_embeddings = keras.layers.Embedding(config.max_position_embeddings, E, embeddings_initializer=init, name="position_embeddings")
         self.token_type_embeddings = keras.layers.Embedding(config.type_vocab_size, E, embeddings_initializer=init, name="token_type_embeddings")
         self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")  # HF name, kept for checkpoints
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
         self.absolute_positions = config.position_embedding_type == "absolute"
         self.pad_token_id = config.pad_token_id
 

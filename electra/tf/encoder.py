@@ -13,6 +13,7 @@ import keras
 from electra.common.config import ElectraConfig
 from electra.tf.activations import get_activation
 from electra.tf.attention import ElectraAttention, dense
+from electra.tf.dropout import Dropout
 
 
 class ElectraIntermediate(keras.layers.Layer):
@@ -40,7 +41,7 @@ class ElectraOutput(keras.layers.Layer):
         self.intermediate_size = config.intermediate_size
         self.dense = dense(config.hidden_size, config, "dense")
         self.LayerNorm = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="LayerNorm")  # HF name, kept for checkpoints
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob)
+        self.dropout = Dropout(config.hidden_dropout_prob)
 
     def build(self, input_shape=None):
         self.dense.build((None, None, self.intermediate_size))

@@ -14,6 +14,7 @@ import tensorflow as tf
 from electra.common.config import ElectraConfig
 from electra.tf.activations import get_activation
 from electra.tf.attention import dense
+from electra.tf.dropout import Dropout
 from electra.tf.embeddings import initializer
 
 
@@ -87,7 +88,7 @@ class ElectraClassificationHead(keras.layers.Layer):
         self.hidden_size = config.hidden_size
         self.dense = dense(config.hidden_size, config, "dense")
         self.activation = get_activation("gelu")
-        self.dropout = keras.layers.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.out_proj = dense(config.num_labels, config, "out_proj")
 
     def build(self, input_shape=None):
@@ -112,7 +113,7 @@ class ElectraSequenceSummary(keras.layers.Layer):
         self.summary_type = config.summary_type
         self.summary = dense(config.hidden_size, config, "summary") if config.summary_use_proj else None
         self.activation = get_activation(config.summary_activation) if config.summary_activation else None
-        self.last_dropout = keras.layers.Dropout(config.summary_last_dropout)
+        self.last_dropout = Dropout(config.summary_last_dropout)
 
     def build(self, input_shape=None):
         if self.summary is not None:

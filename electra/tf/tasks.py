@@ -6,7 +6,6 @@ applies its head, and computes its loss (from `losses.py`) when labels are given
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
 from electra.common import validation
@@ -22,6 +21,7 @@ from electra.common.outputs import (
 )
 from electra.tf import losses
 from electra.tf.attention import dense
+from electra.tf.dropout import Dropout
 from electra.tf.heads import (
     ElectraClassificationHead,
     ElectraDiscriminatorPredictions,
@@ -236,7 +236,7 @@ class ElectraForTokenClassification(_ElectraTaskModel):
 
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(config, **kwargs)
-        self.dropout = keras.layers.Dropout(config.classifier_dropout_prob)
+        self.dropout = Dropout(config.classifier_dropout_prob)
         self.classifier = dense(config.num_labels, config, "classifier")
 
     def build(self, input_shape=None):
