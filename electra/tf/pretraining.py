@@ -29,6 +29,7 @@ from electra.common import pretraining as recipe
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.schedule import CLIP_NORM, LinearSchedule
+from electra.tf import prng
 from electra.tf.optim import ElectraAdamW
 from electra.tf.tasks import ElectraForMaskedLM, ElectraForPreTraining
 
@@ -109,8 +110,8 @@ class ElectraPretrainer(keras.Model):
             attention_mask, token_type_ids: (B, L).
             gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it);
                 drawn from `seed` otherwise.
-            seed: (2,) int seed of `tf.random.stateless_uniform` for the Gumbel noise
-                (None: the global generator).
+            seed: (2,) int stateless seed of the Gumbel noise (`electra.tf.prng.uniform`;
+                None: a seed from the global generator).
             noise_offset, noise_rows: the noise of the M chosen positions is rows
                 [noise_offset, noise_offset + M) of a (noise_rows, V) draw; data-parallel
                 replicas pass their offset in the global batch so that their noise is the
@@ -133,7 +134,7 @@ class ElectraPretrainer(keras.Model):
             rows = M if noise_rows is None else noise_rows
             if seed is None:
                 seed = tf.random.get_global_generator().make_seeds(1)[:, 0]
-            u = tf.random.stateless_uniform(tf.stack([rows, V]), seed=seed, dtype=tf.float32, alg="philox")[noise_offset : noise_offset + M]
+            u = prng.uniform(tf.stack([rows, V]), seed)[noise_offset : noise_offset + M]
             noise = -tf.math.log(-tf.math.log(u + recipe.GUMBEL_EPS) + recipe.GUMBEL_EPS)
         else:
             noise = tf.boolean_mask(tf.cast(gumbel_noise, tf.float32), chosen)
@@ -192,9 +193,8 @@ class PretrainingTrainer:
             losses are normalised by the global counts, so a step equals the
             single-device step on the same global batch. None: the default strategy.
         jit_compile: compile the step with XLA. Off by default: on CPU the XLA step is
-            slower (benchmarks-tf.md), and XLA's stateless RNG draws a different (still
-            seeded, deterministic) Gumbel noise stream than the TF kernels, so runs with
-            and without XLA sample different replacements.
+            slower (benchmarks-tf.md). Both draw the same Gumbel noise and dropout masks
+            (`electra.tf.prng`), so a step gives the same numbers with and without XLA.
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,

@@ -93,3 +93,17 @@ def test_models_use_it_for_every_dropout():
     model(np.ones((1, 4), np.int32))
     dropouts = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
     assert dropouts and all(type(layer) is Dropout for layer in dropouts)
+
+
+def test_prng_uniform_range_moments_and_resolution():
+    from electra.tf import prng
+
+    u = prng.uniform([1001, 999], tf.constant([3, 4], tf.int64)).numpy().ravel()
+    assert u.dtype == np.float32 and u.min() >= 0.0 and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 5 * math.sqrt(1 / 12 / u.size)
+    assert abs(u.var() - 1 / 12) < 0.001
+    np.testing.assert_array_equal(u * 2**24, np.round(u * 2**24))  # steps of 2^-24
+    # The same numbers under XLA, and a different seed gives different numbers.
+    xla = tf.function(lambda seed: prng.uniform([1001, 999], seed), jit_compile=True)
+    np.testing.assert_array_equal(xla(tf.constant([3, 4], tf.int64)).numpy().ravel(), u)
+    assert not np.array_equal(prng.uniform([1001, 999], tf.constant([3, 5], tf.int64)).numpy().ravel(), u)

@@ -212,13 +212,16 @@ def test_mirrored_strategy_step_equals_single_device_step(tmp_path):
     assert report["max_param_diff"] < 1e-5
 
 
-def test_xla_compiled_step_runs_and_agrees_where_no_sampling_is_involved():
-    disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+def test_xla_compiled_step_equals_the_plain_step():
+    # The Gumbel noise and the dropout masks come from int64 Philox words
+    # (electra.tf.prng), which XLA draws as the TF kernels do: same samples, same step.
+    disc = tiny_config(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
     batch = make_batch(disc)
     steps = []
     for jit_compile in (False, True):
         trainer = PretrainingTrainer(ElectraPretrainer(disc, generator_config(disc, 0.5), seed=0), LinearSchedule(1e-3, 1, 10), seed=1, jit_compile=jit_compile)
-        steps.append(trainer.train_step(batch, 0))
-    plain, xla = steps
-    assert all(np.isfinite(v) for v in xla.values())
-    assert xla["generator_loss"] == pytest.approx(plain["generator_loss"], abs=1e-5)  # sampling differs: XLA's RNG stream
+        steps.append([trainer.train_step(batch, step) for step in range(2)])
+    for plain, xla in zip(*steps):
+        assert all(np.isfinite(v) for v in xla.values())
+        for key in plain:
+            assert xla[key] == pytest.approx(plain[key], rel=1e-4, abs=1e-5), key
