@@ -85,3 +85,13 @@ def test_models_use_it_for_every_dropout():
     model = pt.ElectraForSequenceClassification(tiny_config(classifier_dropout=0.2))
     dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
     assert dropouts and all(type(m) is Dropout for m in dropouts)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_kept_values_equal_nn_dropouts_in_every_float_dtype(dtype):
+    torch.manual_seed(4)
+    x = torch.randn(100_000).to(dtype)
+    ours, theirs = Dropout(0.1).train()(x), nn.Dropout(0.1).train()(x)
+    both = (ours != 0) & (theirs != 0)
+    assert both.sum() > 70_000
+    assert torch.equal(ours[both], theirs[both])  # the same rounding of x / (1 - p)
