@@ -25,12 +25,12 @@ from torch import nn
 
 def keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
     """Bool tensor of `shape` (on the CPU), each element True with probability 1 - p (0 <= p < 1)."""
-    n = shape.numel()
-    words = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), None)  # every 64-bit value alike
-    halves = words.view(torch.int32)[:n].view(shape)  # uniform over the int32 range
     threshold = round(p * 2**32) - 2**31
     if threshold > 2**31 - 1:  # p within 2^-33 of 1: nothing is kept
         return torch.zeros(shape, dtype=torch.bool)
+    n = shape.numel()
+    words = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), None)  # every 64-bit value alike
+    halves = words.view(torch.int32)[:n].view(shape)  # uniform over the int32 range
     return halves >= threshold
 
 

@@ -44,6 +44,6 @@ class Dropout(keras.layers.Dropout):
             return super().call(inputs, training=training)
         # As Keras does: the generator's int64 state folded into int32, which XLA accepts.
         seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
-        static = inputs.shape.as_list()
+        static = inputs.shape.as_list() if inputs.shape.rank is not None else [None]
         keep = keep_mask(static if None not in static else tf.shape(inputs), self.rate, seed)
         return tf.where(keep, inputs * tf.cast(1 / (1 - self.rate), inputs.dtype), tf.zeros((), inputs.dtype))

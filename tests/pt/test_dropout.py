@@ -95,3 +95,10 @@ def test_kept_values_equal_nn_dropouts_in_every_float_dtype(dtype):
     both = (ours != 0) & (theirs != 0)
     assert both.sum() > 70_000
     assert torch.equal(ours[both], theirs[both])  # the same rounding of x / (1 - p)
+
+
+def test_empty_and_odd_shapes():
+    layer = Dropout(0.5).train()
+    assert layer(torch.ones(0, 3)).shape == (0, 3)
+    y = layer(torch.ones(3, 5, 7))
+    assert y.shape == (3, 5, 7) and set(y.unique().tolist()) <= {0.0, 2.0}

@@ -107,3 +107,11 @@ def test_prng_uniform_range_moments_and_resolution():
     xla = tf.function(lambda seed: prng.uniform([1001, 999], seed), jit_compile=True)
     np.testing.assert_array_equal(xla(tf.constant([3, 4], tf.int64)).numpy().ravel(), u)
     assert not np.array_equal(prng.uniform([1001, 999], tf.constant([3, 5], tf.int64)).numpy().ravel(), u)
+
+
+def test_unknown_dimensions_and_empty_inputs():
+    layer = Dropout(0.5, seed=9)
+    step = tf.function(lambda x: layer(x, training=True), input_signature=[tf.TensorSpec((None, 7), tf.float32)])
+    y = step(tf.ones((5, 7))).numpy()
+    assert y.shape == (5, 7) and set(np.unique(y).tolist()) <= {0.0, 2.0}
+    assert Dropout(0.5, seed=9)(tf.ones((0, 3)), training=True).shape == (0, 3)
