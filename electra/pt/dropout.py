@@ -22,11 +22,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from electra.common.dropout import keep_threshold
+
 
 def keep_mask(shape: torch.Size, p: float) -> torch.Tensor:
     """Bool tensor of `shape` (on the CPU), each element True with probability 1 - p (0 <= p < 1)."""
-    threshold = round(p * 2**32) - 2**31
-    if threshold > 2**31 - 1:  # p within 2^-33 of 1: nothing is kept
+    threshold = keep_threshold(p)
+    if threshold is None:  # nothing is kept
         return torch.zeros(shape, dtype=torch.bool)
     n = shape.numel()
     words = torch.empty((n + 1) // 2, dtype=torch.int64).random_(-(2**63), None)  # every 64-bit value alike

@@ -22,14 +22,15 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from electra.common.dropout import keep_threshold
 from electra.tf import prng
 
 
 def keep_mask(shape, rate: float, seed: tf.Tensor) -> tf.Tensor:
     """Bool tensor of `shape` (a list of ints or a shape tensor), each element True with
     probability 1 - rate (0 <= rate < 1), from the stateless seed `seed` ((2,) int32 or int64)."""
-    threshold = round(rate * 2**32) - 2**31
-    if threshold > 2**31 - 1:  # rate within 2^-33 of 1: nothing is kept
+    threshold = keep_threshold(rate)
+    if threshold is None:  # nothing is kept
         return tf.zeros(shape, tf.bool)
     return prng.random_int32(shape, seed) >= threshold
 
