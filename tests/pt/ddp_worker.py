@@ -17,4 +17,7 @@ if dist.get_rank() == 0:
     np.savez(sys.argv[1] + ".npz", **trainer.state_arrays())
     with open(sys.argv[1] + ".json", "w", encoding="utf-8") as handle:
         json.dump(metrics, handle)
+# Tear down together: a rank that destroys its group while the other still writes its
+# files can abort in gloo's teardown (seen once in CI as SIGABRT on rank 1).
+dist.barrier()
 dist.destroy_process_group()
