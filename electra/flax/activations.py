@@ -11,9 +11,22 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+
+def gelu(x: jax.Array) -> jax.Array:
+    """Exact GELU written as PyTorch computes it, `x / 2 * (1 + erf(x / sqrt(2)))`.
+
+    `jax.nn.gelu(approximate=False)` uses `erfc(-x / sqrt(2))` instead, which XLA's CPU
+    backend expands into two branches with an `exp` (about 2.3 times slower on a
+    (1024, 1024) array, 1.4 times in the gradient; the small model's train step is 5%
+    faster with this form). Both are within 1.1e-6 of the float64 value on [-12, 12] and
+    within 1e-6 of `torch.nn.functional.gelu` (tests/flax/test_activations.py)."""
+    return 0.5 * x * (1.0 + jax.lax.erf(x * np.asarray(np.sqrt(0.5), x.dtype)))
+
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "gelu": partial(jax.nn.gelu, approximate=False),
+    "gelu": gelu,
     "gelu_new": partial(jax.nn.gelu, approximate=True),
     "gelu_pytorch_tanh": partial(jax.nn.gelu, approximate=True),
     "relu": jax.nn.relu,
