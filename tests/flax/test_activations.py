@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 import jax
@@ -11,29 +10,20 @@ import numpy as np
 import pytest
 
 from electra.flax.activations import ACTIVATIONS, gelu, get_activation
-
-GRID = np.concatenate([np.linspace(-12.0, 12.0, 24_001), [0.0, -0.0, 1e-30, -1e-30, 40.0, -40.0]]).astype(np.float32)
-
-
-def gelu64(x: float) -> float:
-    return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def gelu64_grad(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0))) + x * math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+from tests.math_reference import GELU_GRID, gelu64, gelu64_grad
 
 
 def test_gelu_is_the_exact_form_in_float32():
-    got = np.asarray(jax.jit(gelu)(jnp.asarray(GRID)))
-    expected = np.array([gelu64(float(x)) for x in GRID])
+    got = np.asarray(jax.jit(gelu)(jnp.asarray(GELU_GRID)))
+    expected = np.array([gelu64(float(x)) for x in GELU_GRID])
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1.5e-6)
     assert get_activation("gelu") is gelu and ACTIVATIONS["gelu"] is gelu
 
 
 def test_gelu_gradient():
-    got = np.asarray(jax.jit(jax.vmap(jax.grad(gelu)))(jnp.asarray(GRID)))
-    expected = np.array([gelu64_grad(float(x)) for x in GRID])
+    got = np.asarray(jax.jit(jax.vmap(jax.grad(gelu)))(jnp.asarray(GELU_GRID)))
+    expected = np.array([gelu64_grad(float(x)) for x in GELU_GRID])
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
