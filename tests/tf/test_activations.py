@@ -17,7 +17,7 @@ def test_gelu_is_the_exact_form_in_float32(jit_compile):
     expected = np.array([gelu64(float(x)) for x in GELU_GRID])
     assert got.dtype == np.float32
     # XLA's erf stops at -1 + 1.8e-7 below -4 (TensorFlow's own kernel reaches -1), so for
-    # x < -5.7 XLA gives x/2 * 1.8e-7 instead of 0 (HF's TF GELU, the same formula, alike).
+    # x < -5.7 XLA gives x/2 * 1.8e-7 instead of 0 (documented in electra/tf/activations.py).
     slack = 0.0 if jit_compile is None else 1e-7 * np.abs(GELU_GRID)
     assert np.all(np.abs(got - expected) <= 1.5e-6 + 1e-6 * np.abs(expected) + slack)
     assert get_activation("gelu") is gelu and ACTIVATIONS["gelu"] is gelu
