@@ -8,6 +8,10 @@ hold the same weights and inputs and run alternately; figures are medians. Also 
 machine's float32 matmul rate (jitted jnp), and each figure as achieved FLOP/s over it.
 
     python benchmarks/flax_models.py --sizes small base --repeats 5 --markdown out.md
+
+On a GPU (JAX's default device), pass `--pt-device cuda` to time electra.pt there too, and
+`--matmul-precision highest` to keep JAX's float32 matmuls in full float32 as PyTorch's are
+by default (JAX's default on NVIDIA GPUs may use TF32).
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def forward_case(config, B: int, repeats: int) -> dict[str, float]:
     x = {k: jnp.asarray(v) for k, v in inputs(config, B).items()}
     ours_fn = jax.jit(lambda p, x: ours.module.apply({"params": p}, **x).last_hidden_state)
     hf_fn = jax.jit(lambda p, x: hf(**x, params=p).last_hidden_state)
-    pt_x = {k: torch.from_numpy(np.asarray(v, np.int64)) for k, v in x.items()}
+    pt_x = {k: torch.from_numpy(np.asarray(v, np.int64)).to(pt_models.DEVICE) for k, v in x.items()}
     pt_model.eval()
 
     def pt_call():
@@ -136,8 +140,8 @@ def train_case(config, B: int, repeats: int) -> dict[str, float]:
 
     pt_model.train()
     pt_optimizer = torch.optim.AdamW(pt_model.parameters(), lr=1e-4)
-    pt_x = {k: torch.from_numpy(np.asarray(v, np.int64)) for k, v in x.items()}
-    pt_labels = torch.from_numpy(np.asarray(labels, np.int64))
+    pt_x = {k: torch.from_numpy(np.asarray(v, np.int64)).to(pt_models.DEVICE) for k, v in x.items()}
+    pt_labels = torch.from_numpy(np.asarray(labels, np.int64)).to(pt_models.DEVICE)
 
     def pt_step():
         pt_optimizer.zero_grad(set_to_none=True)
@@ -154,11 +158,18 @@ def main() -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8], help="forward batch sizes (default: 1 8)")
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--markdown", help="write the table to this file")
+    parser.add_argument("--pt-device", default="cpu", help="where electra.pt runs: cpu or cuda (default: cpu)")
+    parser.add_argument("--matmul-precision", choices=["default", "high", "highest"],
+                        help="jax_default_matmul_precision (default: JAX's own)")
     args = parser.parse_args()
 
     import flax
     import torch
     import transformers
+
+    pt_models.DEVICE = torch.device(args.pt_device)
+    if args.matmul_precision:
+        jax.config.update("jax_default_matmul_precision", args.matmul_precision)
 
     rate = matmul_rate()
     rows = []
@@ -175,9 +186,12 @@ def main() -> None:
             rows.append((size, f"ElectraForPreTraining train step B={B}", impl, seconds, 3 * pt_models.forward_flops(config, B),
                          seconds / medians["ours"]))
 
+    device = jax.devices()[0]
+    where = f"CPU: {pt_models.cpu_name()}" if device.platform == "cpu" else f"GPU: {device.device_kind}"
+    pt_where = f"torch threads {torch.get_num_threads()}" if pt_models.DEVICE.type == "cpu" else f"electra.pt on {args.pt_device}"
     lines = [
-        f"Date: {datetime.date.today()}; CPU: {pt_models.cpu_name()}, {jax.device_count()} JAX device(s), "
-        f"torch threads {torch.get_num_threads()}; float32; jax {jax.__version__}, flax {flax.__version__}, "
+        f"Date: {datetime.date.today()}; {where}, {jax.device_count()} JAX device(s), {pt_where}; float32 "
+        f"(JAX matmul precision: {args.matmul_precision or 'JAX default'}); jax {jax.__version__}, flax {flax.__version__}, "
         f"optax {optax.__version__}, torch {torch.__version__}, transformers {transformers.__version__}, "
         f"Python {platform.python_version()}.",
         f"Measured float32 matmul rate (jitted jnp, 2048^3): {rate / 1e9:.1f} GFLOP/s. L={L}; medians of "
