@@ -55,6 +55,9 @@ class ElectraPreTrainedModel:
             stay float32).
         param_dtype: dtype of the parameters.
         gradient_checkpointing: recompute each layer in the backward pass (`nn.remat`).
+        _do_init: False leaves `params` abstract (`jax.ShapeDtypeStruct` leaves, no random
+            draw) until `load_canonical_state_dict` fills them; `from_pretrained` uses it, so
+            loading a checkpoint does not pay for a random initialisation it throws away.
     """
 
     module_class: type[nn.Module]
@@ -62,14 +65,15 @@ class ElectraPreTrainedModel:
     choices_axis = False  # multiple choice: inputs (B, C, L)
 
     def __init__(self, config: ElectraConfig, seed: int = 0, dtype: jnp.dtype = jnp.float32,
-                 param_dtype: jnp.dtype = jnp.float32, gradient_checkpointing: bool = False):
+                 param_dtype: jnp.dtype = jnp.float32, gradient_checkpointing: bool = False, *, _do_init: bool = True):
         if not isinstance(config, ElectraConfig):
             raise TypeError(f"config must be an ElectraConfig, got {type(config).__name__}")
         self.config = config
         self.dtype = dtype
         self.param_dtype = param_dtype
+        self.seed = seed
         self.module = self.module_class(config, dtype, param_dtype, gradient_checkpointing)
-        self.params = self.init_weights(jax.random.key(seed))
+        self.params = self.init_weights(jax.random.key(seed)) if _do_init else self.param_shapes()
 
     # ------------------------------------------------------------------ init
     def _dummy_inputs(self) -> dict[str, jax.Array]:
@@ -78,6 +82,11 @@ class ElectraPreTrainedModel:
         if self.config.add_cross_attention:
             inputs["encoder_hidden_states"] = jnp.zeros((1, 1, self.config.hidden_size), self.dtype)
         return inputs
+
+    def param_shapes(self) -> dict:
+        """The parameter tree as `jax.ShapeDtypeStruct` leaves (traced, nothing computed)."""
+        init = lambda rng: nn.unbox(self.module.init({"params": rng}, **self._dummy_inputs())["params"])  # noqa: E731
+        return jax.eval_shape(init, jax.random.key(self.seed))
 
     def init_weights(self, rng: jax.Array) -> dict:
         """Fresh parameters (HF's initialisation, padding row of the word table zeroed)."""
@@ -106,7 +115,15 @@ class ElectraPreTrainedModel:
 
         matched, new_keys, _unused = match_state_dict(state, self.config, self.architecture, source=source)
         loaded = canonical_to_hf_flax(matched, tie_word_embeddings=self.config.tie_word_embeddings)
-        self.params = _merge(self.params, loaded, self.param_dtype)
+        params = self.params
+        if new_keys and _is_abstract(params):  # the weights the state lacks need their initialisation
+            params = self.init_weights(jax.random.key(self.seed))
+        params = _merge(params, loaded, self.param_dtype)
+        if _is_abstract(params):
+            missing = [jax.tree_util.keystr(path) for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+                       if isinstance(leaf, jax.ShapeDtypeStruct)]
+            raise RuntimeError(f"{self.architecture}: parameters left without a value after loading {source}: {missing}")
+        self.params = params
         if new_keys:
             warnings.warn(
                 f"{self.architecture}: weights not in {source}, newly initialised: {', '.join(sorted(new_keys))}",
@@ -118,14 +135,16 @@ class ElectraPreTrainedModel:
     def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, **kwargs):
         """Build from a directory holding `config.json` and weights in any supported format
         (`model.safetensors`, sharded, `pytorch_model.bin`, `flax_model.msgpack`, `tf_model.h5`).
-        `kwargs` go to the constructor (`dtype`, `param_dtype`, `gradient_checkpointing`, `seed`)."""
+        `kwargs` go to the constructor (`dtype`, `param_dtype`, `gradient_checkpointing`, `seed`).
+        No random initialisation runs unless the checkpoint lacks weights (a bare checkpoint
+        loaded into a head class): those, and only then, come from `seed`."""
         from electra.common.checkpoint import read_state_dict
 
         path = Path(path)
         if config is None:
             config = ElectraConfig.from_pretrained(path if path.is_dir() else path.parent)
         state = read_state_dict(path)
-        model = cls(config, **kwargs)
+        model = cls(config, **kwargs, _do_init=False)
         model.load_canonical_state_dict(state, source=str(path))
         return model
 
@@ -239,6 +258,10 @@ class ElectraPreTrainedModel:
             {"params": self.params if params is None else params}, **inputs, train=train,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, rngs=rngs,
         )
+
+
+def _is_abstract(params: dict) -> bool:
+    return any(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree_util.tree_leaves(params))
 
 
 def _merge(params: dict, loaded: dict, dtype) -> dict:

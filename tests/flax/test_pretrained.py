@@ -105,3 +105,43 @@ def test_loading_copies_values_with_the_layout_change():
     np.testing.assert_array_equal(np.asarray(kernel), state["electra.encoder.layer.0.intermediate.dense.weight"].T)
     for key, value in model.canonical_state_dict().items():
         np.testing.assert_array_equal(value, state[key], err_msg=key)
+
+
+def test_from_pretrained_of_a_complete_checkpoint_draws_no_random_weights(tmp_path, monkeypatch):
+    config = tiny_config()
+    model = ef.ElectraForPreTraining(config, seed=6)
+    model.save_pretrained(tmp_path)
+
+    def no_init(self, rng):
+        raise AssertionError("from_pretrained ran a random initialisation it did not need")
+
+    monkeypatch.setattr(ef.ElectraForPreTraining, "init_weights", no_init)
+    loaded = ef.ElectraForPreTraining.from_pretrained(tmp_path)
+    same_params(loaded.params, model.params)
+    np.testing.assert_array_equal(np.asarray(loaded(IDS).logits), np.asarray(model(IDS).logits))
+
+
+def test_weights_a_checkpoint_lacks_get_the_seeded_initialisation(tmp_path):
+    config = tiny_config()
+    ef.ElectraModel(config, seed=3).save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="classifier"):
+        head = ef.ElectraForSequenceClassification.from_pretrained(tmp_path, seed=5)
+    fresh = ef.ElectraForSequenceClassification(config, seed=5)
+    same_params(head.params["classifier"], fresh.params["classifier"])
+
+
+def test_a_layout_that_leaves_a_parameter_unset_is_an_error(tmp_path, monkeypatch):
+    import electra.flax.pretrained as pretrained
+
+    config = tiny_config()
+    ef.ElectraModel(config).save_pretrained(tmp_path)
+    real = pretrained.canonical_to_hf_flax
+
+    def drops_a_bias(state, **kwargs):
+        tree = real(state, **kwargs)
+        del tree["encoder"]["layer"]["0"]["output"]["dense"]["bias"]
+        return tree
+
+    monkeypatch.setattr(pretrained, "canonical_to_hf_flax", drops_a_bias)
+    with pytest.raises(RuntimeError, match=r"left without a value.*'layer'\]\['0'\]\['output'\]\['dense'\]\['bias'\]"):
+        ef.ElectraModel.from_pretrained(tmp_path)
