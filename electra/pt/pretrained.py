@@ -142,14 +142,27 @@ class ElectraPreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None):
         """Build from a directory holding `config.json` and weights in any supported
-        format (`model.safetensors`, sharded safetensors, `pytorch_model.bin`, ...)."""
-        from electra.common.checkpoint import read_state_dict
+        format (`model.safetensors`, sharded safetensors, `pytorch_model.bin`, ...).
+
+        When the checkpoint holds every weight the model is built on the meta device and
+        given uninitialised storage, so no random initialisation runs only to be
+        overwritten; when it lacks some (a bare checkpoint loaded into a head class), the
+        model is initialised as `cls(config)` is and the checkpoint's weights copied in.
+        """
+        from electra.common.checkpoint import match_state_dict, read_state_dict
 
         path = Path(path)
         if config is None:
             config = ElectraConfig.from_pretrained(path)
         state = read_state_dict(path)
-        model = cls(config)
+        _matched, new_keys, _unused = match_state_dict(state, config, cls.__name__, source=str(path))
+        if new_keys:
+            model = cls(config)
+        else:
+            with torch.device("meta"):
+                model = cls(config)
+            model.to_empty(device="cpu")
+            model.tie_weights()  # to_empty gives each module its own new parameter
         model.load_canonical_state_dict(state, source=str(path))
         model.eval()
         return model

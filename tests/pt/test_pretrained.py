@@ -71,3 +71,35 @@ def test_loading_copies_values(tmp_path):
     assert model.load_canonical_state_dict(state) == []
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), state[key])
+
+
+def test_from_pretrained_of_a_complete_checkpoint_draws_no_random_weights(tmp_path, monkeypatch):
+    model = pt.ElectraForPreTraining(tiny_config()).eval()
+    model.save_pretrained(tmp_path)
+    devices = []
+    real_init = pt.ElectraForPreTraining._init_weights
+
+    def spy(self, module):
+        devices.extend(p.device.type for p in module.parameters(recurse=False))
+        real_init(self, module)
+
+    monkeypatch.setattr(pt.ElectraForPreTraining, "_init_weights", spy)
+    loaded = pt.ElectraForPreTraining.from_pretrained(tmp_path)
+    assert devices and set(devices) == {"meta"}  # initialised on the meta device only: nothing drawn
+    assert {p.device.type for p in loaded.parameters()} == {"cpu"}
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    ids = torch.tensor([[1, 2, 3]])
+    assert torch.equal(loaded(ids).logits, model(ids).logits)
+
+
+def test_weights_a_checkpoint_lacks_are_initialised_as_the_constructor_does(tmp_path):
+    config = tiny_config()
+    pt.ElectraModel(config).save_pretrained(tmp_path)
+    torch.manual_seed(7)
+    with pytest.warns(UserWarning, match="classifier"):
+        head = pt.ElectraForSequenceClassification.from_pretrained(tmp_path)
+    torch.manual_seed(7)
+    fresh = pt.ElectraForSequenceClassification(config)
+    for name, value in fresh.classifier.state_dict().items():
+        assert torch.equal(head.classifier.state_dict()[name], value), name
