@@ -6,16 +6,36 @@ and default `position_ids` are `arange(past_length, past_length + L)`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import keras
 import tensorflow as tf
 
 from electra.common.config import ElectraConfig
 from electra.tf.dropout import Dropout
 
+_RANDOM_INIT = contextvars.ContextVar("electra_tf_random_init", default=True)
+
 
 def initializer(config: ElectraConfig) -> keras.initializers.Initializer:
-    """Normal(0, initializer_range), HF's init of every Linear and Embedding table."""
+    """Normal(0, initializer_range), HF's init of every Linear and Embedding table (zeros
+    inside `weights_to_be_loaded`)."""
+    if not _RANDOM_INIT.get():
+        return keras.initializers.Zeros()
     return keras.initializers.RandomNormal(stddev=config.initializer_range)
+
+
+@contextlib.contextmanager
+def weights_to_be_loaded():
+    """Layers built inside take zeros instead of random normal tables: for a model whose
+    every weight is assigned from a checkpoint next (`from_pretrained`), where drawing
+    them is most of the build time."""
+    token = _RANDOM_INIT.set(False)
+    try:
+        yield
+    finally:
+        _RANDOM_INIT.reset(token)
 
 
 class ElectraEmbeddings(keras.layers.Layer):

@@ -17,6 +17,7 @@ Or pass labels as `y` with `compile(loss=...)`: the Keras loss then sees the log
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -150,15 +151,22 @@ class ElectraPreTrainedModel(keras.Model):
     def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None):
         """Build from a directory holding `config.json` and weights in any supported
         format (`model.safetensors`, sharded safetensors, `pytorch_model.bin`,
-        `tf_model.h5`, `flax_model.msgpack`)."""
-        from electra.common.checkpoint import read_state_dict
+        `tf_model.h5`, `flax_model.msgpack`).
+
+        When the checkpoint holds every weight, the variables are created with zeros rather
+        than random draws (then assigned); when it lacks some (a bare checkpoint loaded into
+        a head class), the model is initialised as `cls(config)` is."""
+        from electra.common.checkpoint import match_state_dict, read_state_dict
+        from electra.tf.embeddings import weights_to_be_loaded
 
         path = Path(path)
         if config is None:
             config = ElectraConfig.from_pretrained(path)
         state = read_state_dict(path)
-        model = cls(config)
-        model.build()
+        _matched, new_keys, _unused = match_state_dict(state, config, cls.architecture, source=str(path))
+        with contextlib.nullcontext() if new_keys else weights_to_be_loaded():
+            model = cls(config)
+            model.build()
         model.load_canonical_state_dict(state, source=str(path))
         return model
 

@@ -92,3 +92,33 @@ def test_files_written_by_electra_pt_load_and_give_the_same_logits(tmp_path):
     with torch.no_grad():
         expected = reference(torch.as_tensor(ids, dtype=torch.long)).logits.numpy()
     np.testing.assert_allclose(model(ids).logits.numpy(), expected, atol=1e-5)
+
+
+def test_from_pretrained_of_a_complete_checkpoint_draws_no_random_weights(tmp_path, monkeypatch):
+    import keras
+
+    config = tiny_config()
+    model = etf.ElectraForPreTraining(config)
+    model.save_pretrained(tmp_path)
+    real = keras.initializers.RandomNormal
+
+    def no_random(*args, **kwargs):
+        raise AssertionError("from_pretrained drew random weights it did not need")
+
+    monkeypatch.setattr(keras.initializers, "RandomNormal", no_random)
+    loaded = etf.ElectraForPreTraining.from_pretrained(tmp_path)
+    for key, value in model.canonical_state_dict().items():
+        np.testing.assert_array_equal(loaded.canonical_state_dict()[key], value, err_msg=key)
+    monkeypatch.setattr(keras.initializers, "RandomNormal", real)
+    fresh = etf.ElectraModel(config)  # outside from_pretrained the tables are random again
+    fresh.build()
+    assert np.std(fresh.embeddings.word_embeddings.embeddings.numpy()) > 0
+
+
+def test_weights_a_checkpoint_lacks_are_drawn_at_random(tmp_path):
+    config = tiny_config()
+    etf.ElectraModel(config).save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="classifier"):
+        head = etf.ElectraForSequenceClassification.from_pretrained(tmp_path)
+    kernel = head.canonical_state_dict()["classifier.dense.weight"]
+    assert 0.5 * config.initializer_range < np.std(kernel) < 2 * config.initializer_range
