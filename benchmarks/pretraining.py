@@ -55,7 +55,7 @@ import numpy as np  # noqa: E402
 
 from electra.common import pretraining as recipe  # noqa: E402
 from electra.common.config import ElectraConfig  # noqa: E402
-from electra.common.masking import IGNORE_INDEX, mask_batch  # noqa: E402
+from electra.common.masking import IGNORE_INDEX, default_max_predictions, mask_batch  # noqa: E402
 from electra.common.presets import generator_config  # noqa: E402
 from electra.common.random_weights import random_state_dict  # noqa: E402
 from electra.common.schedule import LinearSchedule  # noqa: E402
@@ -160,6 +160,8 @@ def electra_step(backend: str, disc: ElectraConfig, gen: ElectraConfig, **traine
     module = importlib.import_module(f"electra.{backend}.pretraining")
     schedule = LinearSchedule(5e-4, 10_000, 1_000_000)
     pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=recipe.LossWeights(), seed=0)
+    if backend == "flax":  # one K for every batch, as make_trainer sets it (masked_batches' default cap)
+        trainer_args.setdefault("max_predictions", default_max_predictions(0.15, L))
     return module.PretrainingTrainer(pretrainer, schedule, seed=0, **trainer_args).train_step
 
 
