@@ -161,7 +161,7 @@ class ElectraPreTrainedModel(nn.Module):
         else:
             with torch.device("meta"):
                 model = cls(config)
-            model.to_empty(device="cpu")
+            model.to_empty(device=torch.get_default_device())
             model.tie_weights()  # to_empty gives each module its own new parameter
         model.load_canonical_state_dict(state, source=str(path))
         model.eval()
