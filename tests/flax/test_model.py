@@ -305,3 +305,21 @@ def test_initialisation_follows_hf():
     assert np.all(np.asarray(layer["output"]["LayerNorm"]["bias"]) == 0)
     other = ef.ElectraForMaskedLM(tiny_config(vocab_size=500, pad_token_id=3), seed=1)
     assert not np.allclose(word, other.params["electra"]["embeddings"]["word_embeddings"]["embedding"])
+
+
+@pytest.mark.parametrize("architecture, changes", [
+    ("ElectraForMultipleChoice", {}),
+    ("ElectraForCausalLM", {"is_decoder": True, "add_cross_attention": True}),
+])
+def test_initialisation_equals_flax_init_on_real_inputs(architecture, changes):
+    """`lazy_init` (initialisers only) gives the values `module.init` gives after a forward pass."""
+    import flax.linen as nn
+
+    model = ef.MODEL_CLASSES[architecture](tiny_config(**changes), seed=4)
+    inputs = {k: jnp.zeros(v.shape, v.dtype) for k, v in model._dummy_inputs().items()}
+    reference = nn.unbox(model.module.init({"params": jax.random.key(4)}, **inputs)["params"])
+    table = reference["electra"]["embeddings"]["word_embeddings"]["embedding"]
+    reference["electra"]["embeddings"]["word_embeddings"]["embedding"] = table.at[model.config.pad_token_id].set(0)
+    assert jax.tree_util.tree_structure(model.params) == jax.tree_util.tree_structure(reference)
+    for got, want in zip(jax.tree_util.tree_leaves(model.params), jax.tree_util.tree_leaves(reference)):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
