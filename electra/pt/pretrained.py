@@ -127,6 +127,10 @@ class ElectraPreTrainedModel(nn.Module):
         from electra.common.checkpoint import match_state_dict
 
         matched, new_keys, _unused = match_state_dict(state, self.config, self.architecture, source=source)
+        return self._load_matched(matched, new_keys, source)
+
+    def _load_matched(self, matched: dict[str, np.ndarray], new_keys, source: str) -> list[str]:
+        """Copy the arrays `match_state_dict` accepted; warn about (and return) `new_keys`."""
         params = self.state_dict(keep_vars=True)
         with torch.no_grad():
             for key, array in matched.items():
@@ -135,7 +139,7 @@ class ElectraPreTrainedModel(nn.Module):
         if new_keys:
             warnings.warn(
                 f"{self.architecture}: weights not in {source}, newly initialised: {', '.join(sorted(new_keys))}",
-                stacklevel=2,
+                stacklevel=3,
             )
         return list(new_keys)
 
@@ -155,7 +159,7 @@ class ElectraPreTrainedModel(nn.Module):
         if config is None:
             config = ElectraConfig.from_pretrained(path)
         state = read_state_dict(path)
-        _matched, new_keys, _unused = match_state_dict(state, config, cls.__name__, source=str(path))
+        matched, new_keys, _unused = match_state_dict(state, config, cls.__name__, source=str(path))
         if new_keys:
             model = cls(config)
         else:
@@ -163,7 +167,7 @@ class ElectraPreTrainedModel(nn.Module):
                 model = cls(config)
             model.to_empty(device=torch.get_default_device())
             model.tie_weights()  # to_empty gives each module its own new parameter
-        model.load_canonical_state_dict(state, source=str(path))
+        model._load_matched(matched, new_keys, str(path))
         model.eval()
         return model
 

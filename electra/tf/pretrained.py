@@ -124,6 +124,11 @@ class ElectraPreTrainedModel(keras.Model):
         from electra.common.checkpoint import match_state_dict
 
         matched, new_keys, _unused = match_state_dict(state, self.config, self.architecture, source=source)
+        return self._load_matched(matched, new_keys, source)
+
+    def _load_matched(self, matched: dict[str, np.ndarray], new_keys, source: str) -> list[str]:
+        """Assign the arrays `match_state_dict` accepted (all checked before any is
+        assigned); warn about (and return) `new_keys`."""
         variables = self.canonical_variables()
         tied = tied_keys(self.config, self.architecture)
         updates = []
@@ -143,7 +148,7 @@ class ElectraPreTrainedModel(keras.Model):
         if new_keys:
             warnings.warn(
                 f"{self.architecture}: weights not in {source}, newly initialised: {', '.join(sorted(new_keys))}",
-                stacklevel=2,
+                stacklevel=3,
             )
         return list(new_keys)
 
@@ -163,11 +168,11 @@ class ElectraPreTrainedModel(keras.Model):
         if config is None:
             config = ElectraConfig.from_pretrained(path)
         state = read_state_dict(path)
-        _matched, new_keys, _unused = match_state_dict(state, config, cls.architecture, source=str(path))
+        matched, new_keys, _unused = match_state_dict(state, config, cls.architecture, source=str(path))
         with contextlib.nullcontext() if new_keys else weights_to_be_loaded():
             model = cls(config)
             model.build()
-        model.load_canonical_state_dict(state, source=str(path))
+        model._load_matched(matched, new_keys, str(path))
         return model
 
     def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | str | None = None) -> Path:
