@@ -7,6 +7,7 @@ are the same in every backend: they name the argument, what it was and what was 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from electra.common.config import ElectraConfig
@@ -113,6 +114,67 @@ def label_shape(architecture: str, config: ElectraConfig, batch: int | None, len
     if architecture in ("ElectraForMultipleChoice", "ElectraForQuestionAnswering"):
         return (batch,)
     raise ValueError(f"{architecture} takes no labels")
+
+
+IGNORE_INDEX = -100  # label of positions that carry no loss (PyTorch's cross-entropy default)
+
+
+@dataclass(frozen=True)
+class LabelRange:
+    """The values a label argument may hold: `low <= x <= high`, or `x == ignore`.
+
+    `attended_only`: only positions with `attention_mask == 1` are checked (the
+    replaced-token-detection loss reads no other position, so padding may hold anything).
+    """
+
+    low: float
+    high: float
+    ignore: int | None = None
+    attended_only: bool = False
+    text: str = ""
+
+    def message(self, name: str, value: object) -> str:
+        """The error for a value outside the range (`value` may be a format placeholder)."""
+        allowed = self.text + (f", or {self.ignore} (ignored)" if self.ignore is not None else "")
+        return f"{name} must lie in {allowed}, got {value}"
+
+
+def label_range(architecture: str, config: ElectraConfig, name: str, length: int | None = None,
+                num_choices: int | None = None, float_labels: bool = False) -> LabelRange | None:
+    """The allowed values of a head's label argument (None: any value, as for regression).
+
+    Args:
+        architecture: the head class name (`ElectraForMaskedLM`, ...).
+        name: the argument (`labels`, `start_positions`, `end_positions`).
+        length: L of the input (question answering: L itself means "outside the input").
+        num_choices: C of a multiple-choice input.
+        float_labels: whether sequence-classification labels are floating point.
+    """
+    if architecture == "ElectraForPreTraining":
+        return LabelRange(0, 1, attended_only=True, text="[0, 1] (1 = replaced) at attended positions")
+    if architecture in ("ElectraForMaskedLM", "ElectraForCausalLM"):
+        return _classes(config.vocab_size, "vocab_size")
+    if architecture == "ElectraForTokenClassification":
+        return _classes(config.num_labels, "num_labels")
+    if architecture == "ElectraForMultipleChoice":
+        return None if num_choices is None else _classes(num_choices, "num_choices")
+    if architecture == "ElectraForQuestionAnswering":
+        if length is None:
+            return None
+        return LabelRange(0, length, text=f"[0, {length}] ({length} = the sequence length: outside the input, ignored)")
+    if architecture == "ElectraForSequenceClassification":
+        kind = config.problem_type or ("regression" if config.num_labels == 1 else
+                                       "multi_label_classification" if float_labels else "single_label_classification")
+        if kind == "regression":
+            return None
+        if kind == "multi_label_classification":
+            return LabelRange(0, 1, text="[0, 1] (multi-label targets)")
+        return _classes(config.num_labels, "num_labels")
+    raise ValueError(f"{architecture} takes no labels")
+
+
+def _classes(count: int, count_name: str) -> LabelRange:
+    return LabelRange(0, count - 1, ignore=IGNORE_INDEX, text=f"[0, {count_name}={count})")
 
 
 def _compatible(shape: Shape, expected: Shape) -> bool:
