@@ -8,7 +8,7 @@ from electra.common.validation import IGNORE_INDEX, label_range
 
 @pytest.fixture
 def config():
-    return ElectraConfig(vocab_size=99, num_labels=3)
+    return ElectraConfig(vocab_size=99).replace(num_labels=3)
 
 
 @pytest.mark.parametrize("architecture, limit, limit_name", [
@@ -40,10 +40,10 @@ def test_pretraining_labels_are_binary_at_attended_positions(config):
 
 
 def test_regression_and_multi_label(config):
-    assert label_range("ElectraForSequenceClassification", ElectraConfig(num_labels=1), "labels") is None
+    assert label_range("ElectraForSequenceClassification", ElectraConfig().replace(num_labels=1), "labels") is None
     rule = label_range("ElectraForSequenceClassification", config, "labels", float_labels=True)
     assert (rule.low, rule.high, rule.ignore) == (0, 1, None)
-    configured = ElectraConfig(num_labels=3, problem_type="single_label_classification")
+    configured = ElectraConfig(problem_type="single_label_classification").replace(num_labels=3)
     assert label_range("ElectraForSequenceClassification", configured, "labels", float_labels=True).ignore == IGNORE_INDEX
 
 
