@@ -12,7 +12,7 @@ import dataclasses
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,18 @@ POSITION_EMBEDDING_TYPES = ("absolute", "relative_key", "relative_key_query")
 SUMMARY_TYPES = ("first", "last", "mean", "cls_index")
 PROBLEM_TYPES = (None, "regression", "single_label_classification", "multi_label_classification")
 
+# Attributes of HF's `PretrainedConfig` that model forwards, pipelines and the Trainer read,
+# with HF's defaults. They are not fields: set on an instance (or read from a config.json),
+# a value lives in `extra` and is written back, as HF writes only values that differ from
+# its defaults.
+HF_RUNTIME_DEFAULTS = {"output_attentions": False, "output_hidden_states": False, "return_dict": True, "torchscript": False}
+
 # Configurations whose float32 parameters would exceed this many bytes are refused at
 # construction, before any backend allocates a tensor (a typo such as hidden_size=76800
 # should be an error, not an out-of-memory crash). 64 GiB = 16 billion parameters.
 MAX_PARAMETER_BYTES = 64 * 2**30
+
+_DEFAULT_ID2LABEL = {0: "LABEL_0", 1: "LABEL_1"}
 
 
 @dataclass
@@ -62,27 +70,72 @@ class ElectraConfig:
     use_cache: bool = True
     classifier_dropout: float | None = None  # None: use hidden_dropout_prob
     # Inherited from HF's PretrainedConfig.
-    id2label: dict[int, str] = field(default_factory=lambda: {0: "LABEL_0", 1: "LABEL_1"})
+    id2label: dict[int, str] = field(default_factory=lambda: dict(_DEFAULT_ID2LABEL))
     tie_word_embeddings: bool = True
     is_decoder: bool = False
     add_cross_attention: bool = False
     problem_type: str | None = None
     # Keys of a config.json this class does not model, kept for the round trip.
     extra: dict[str, Any] = field(default_factory=dict)
+    # HF's other label arguments, not stored: `num_labels` names the labels LABEL_0..,
+    # `label2id` sets `id2label` to its inverse (an explicit `id2label` wins over both, as
+    # in HF). After construction both are properties (attached below the class), assignable.
+    num_labels: InitVar[int | None] = None
+    label2id: InitVar[dict[str, int] | None] = None
 
-    def __post_init__(self) -> None:
+    # HF's hub revision of the files a config came from; transformers' pipeline reads it.
+    _commit_hash = None
+
+    def __post_init__(self, num_labels: int | None, label2id: dict[str, int] | None) -> None:
+        # As in HF, an `id2label` given explicitly wins over `num_labels` and `label2id`.
+        if self.id2label == _DEFAULT_ID2LABEL:
+            if label2id is not None:
+                self._set_label2id(label2id)
+            if num_labels is not None:
+                if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+                    raise ValueError(f"ElectraConfig.num_labels must be a positive int, got {num_labels!r}")
+                self._set_num_labels(num_labels)
         self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
         self.validate()
 
-    # ----------------------------------------------------------------- derived sizes
+    # ----------------------------------------------------------------- HF attributes
+    def __getattr__(self, name: str) -> Any:
+        # Called only for names not found otherwise: the HF runtime attributes.
+        if name in HF_RUNTIME_DEFAULTS:
+            return self.__dict__.get("extra", {}).get(name, HF_RUNTIME_DEFAULTS[name])
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in HF_RUNTIME_DEFAULTS:
+            self.extra[name] = value
+        elif name == "id2label":
+            object.__setattr__(self, name, {int(k): str(v) for k, v in dict(value).items()})
+        else:
+            object.__setattr__(self, name, value)
+
     @property
-    def num_labels(self) -> int:
+    def use_return_dict(self) -> bool:
+        """HF's: outputs as dataclasses (`return_dict`) unless `torchscript` asks for tuples."""
+        return self.return_dict and not self.torchscript
+
+    def _get_num_labels(self) -> int:
         return len(self.id2label)
 
-    @property
-    def label2id(self) -> dict[str, int]:
+    def _set_num_labels(self, num_labels: int) -> None:
+        # HF: a new count renames the labels LABEL_0..; the same count keeps the names.
+        if num_labels != len(self.id2label):
+            self.id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
+
+    def _get_label2id(self) -> dict[str, int]:
         return {label: i for i, label in self.id2label.items()}
 
+    def _set_label2id(self, label2id: dict[str, int]) -> None:
+        inverse = {i: label for label, i in dict(label2id).items()}
+        if sorted(inverse) != list(range(len(label2id))):
+            raise ValueError(f"ElectraConfig.label2id must map names to the ids 0..num_labels-1, got {label2id!r}")
+        self.id2label = dict(sorted(inverse.items()))
+
+    # ----------------------------------------------------------------- derived sizes
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_attention_heads
@@ -169,10 +222,13 @@ class ElectraConfig:
             )
 
     def replace(self, **changes: Any) -> "ElectraConfig":
-        """A validated copy with some fields changed (`num_labels=` is accepted too)."""
+        """A validated copy with some fields changed (`num_labels=` and `label2id=` are
+        accepted too, replacing `id2label`)."""
+        if "label2id" in changes:
+            changes["id2label"] = {i: label for label, i in changes.pop("label2id").items()}
         if "num_labels" in changes:
             changes["id2label"] = {i: f"LABEL_{i}" for i in range(changes.pop("num_labels"))}
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **changes, num_labels=None, label2id=None)
 
     # ----------------------------------------------------------------- dict / json
     def to_dict(self) -> dict[str, Any]:
@@ -260,6 +316,12 @@ class ElectraConfig:
         from electra.common.presets import preset_config
 
         return preset_config(name, **changes)
+
+
+# Attached after the dataclass is built: in the class body these properties would become the
+# default values of the `num_labels` and `label2id` constructor arguments.
+ElectraConfig.num_labels = property(ElectraConfig._get_num_labels, ElectraConfig._set_num_labels)
+ElectraConfig.label2id = property(ElectraConfig._get_label2id, ElectraConfig._set_label2id)
 
 
 def _check_choice(name: str, value: Any, choices: tuple) -> None:

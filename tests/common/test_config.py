@@ -132,3 +132,68 @@ def test_unreadable_config_files(tmp_path):
     (tmp_path / "config.json").write_bytes(b'{"vocab_size": "\xff"}')
     with pytest.raises(ValueError, match=f"{tmp_path}/config.json: not UTF-8 text"):
         ElectraConfig.from_pretrained(tmp_path / "config.json")
+
+
+# ----------------------------------------------------------------- HF's label and runtime attributes
+@pytest.mark.parametrize("kwargs", [
+    dict(num_labels=3),
+    dict(label2id={"neg": 0, "pos": 1}, id2label={0: "neg", 1: "pos"}),
+    dict(num_labels=2, id2label={0: "neg", 1: "pos"}),
+    dict(id2label={"0": "x", "1": "y", "2": "z"}),
+], ids=str)
+def test_label_constructor_arguments_as_hf(kwargs):
+    ours, hf = ElectraConfig(**kwargs), transformers.ElectraConfig(**kwargs)
+    assert ours.id2label == hf.id2label and ours.num_labels == hf.num_labels
+    # HF leaves label2id None when only id2label is given; ours is always the inverse.
+    assert ours.label2id == {label: i for i, label in hf.id2label.items()} and hf.label2id in (None, ours.label2id)
+
+
+def test_label2id_alone_sets_id2label_to_its_inverse():
+    # HF keeps label2id and id2label apart (here id2label would stay LABEL_0, LABEL_1); ours
+    # keeps one map, so a label2id given alone names the labels.
+    config = ElectraConfig(label2id={"pos": 1, "neg": 0})
+    assert config.id2label == {0: "neg", 1: "pos"} and config.num_labels == 2
+    with pytest.raises(ValueError, match="label2id must map names to the ids 0..num_labels-1"):
+        ElectraConfig(label2id={"a": 0, "b": 2})
+    with pytest.raises(ValueError, match="num_labels must be a positive int, got 0"):
+        ElectraConfig(num_labels=0)
+
+
+def test_labels_are_assignable_as_in_hf():
+    ours, hf = tiny_config(), transformers.ElectraConfig(id2label={0: "a", 1: "b", 2: "c"})
+    for config in (ours, hf):
+        config.num_labels = 3  # the same count keeps the names
+    assert ours.id2label == hf.id2label == {0: "a", 1: "b", 2: "c"}
+    for config in (ours, hf):
+        config.num_labels = 5  # a new count renames
+    assert ours.id2label == hf.id2label and ours.label2id == hf.label2id and ours.num_labels == 5
+    ours.id2label = {"0": "neg", "1": "pos"}
+    assert ours.id2label == {0: "neg", 1: "pos"} and ours.label2id == {"neg": 0, "pos": 1} and ours.num_labels == 2
+    ours.label2id = {"no": 1, "yes": 0}
+    assert ours.id2label == {0: "yes", 1: "no"}
+    assert json.loads(ours.to_json_string())["id2label"] == {"0": "yes", "1": "no"}
+    assert ours.replace(label2id={"p": 0}).id2label == {0: "p"}
+
+
+def test_hf_runtime_attributes():
+    ours, hf = ElectraConfig(), transformers.ElectraConfig()
+    for name in ("output_attentions", "output_hidden_states", "return_dict", "torchscript", "use_return_dict", "_commit_hash"):
+        assert getattr(ours, name) == getattr(hf, name), name
+    # Unset, none is written: config.json keeps exactly its keys.
+    assert not {"output_attentions", "output_hidden_states", "return_dict", "torchscript"} & set(ours.to_dict())
+    with pytest.raises(AttributeError, match="no attribute 'no_such_setting'"):
+        ours.no_such_setting
+
+
+def test_set_runtime_attributes_are_written_and_read_by_hf(tmp_path):
+    ours = tiny_config()
+    ours.return_dict = False
+    ours.output_hidden_states = True
+    assert ours.use_return_dict is False and ours.output_hidden_states is True
+    ours.save_pretrained(tmp_path)
+    hf = transformers.ElectraConfig.from_pretrained(tmp_path)
+    assert hf.return_dict is False and hf.use_return_dict is False and hf.output_hidden_states is True
+    again = ElectraConfig.from_pretrained(tmp_path)
+    assert again == ours and again.use_return_dict is False
+    ours.return_dict, ours.torchscript = True, True
+    assert ours.use_return_dict is False  # as HF: torchscript forces tuples
