@@ -160,8 +160,7 @@ def electra_step(backend: str, disc: ElectraConfig, gen: ElectraConfig, **traine
     module = importlib.import_module(f"electra.{backend}.pretraining")
     schedule = LinearSchedule(5e-4, 10_000, 1_000_000)
     pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=recipe.LossWeights(), seed=0)
-    if backend == "flax":  # one K for every batch, as make_trainer sets it (masked_batches' default cap)
-        trainer_args.setdefault("max_predictions", default_max_predictions(0.15, L))
+    trainer_args.setdefault("max_predictions", default_max_predictions(0.15, L))  # as make_trainer (masked_batches' default cap)
     return module.PretrainingTrainer(pretrainer, schedule, seed=0, **trainer_args).train_step
 
 

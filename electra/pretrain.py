@@ -109,68 +109,30 @@ def model_configs(settings: dict[str, Any], vocab_size: int) -> tuple[ElectraCon
     return disc, generator_config(disc, settings["generator_fraction"])
 
 
-class DataParallel:
-    """Data-parallel workers of a backend on existing engines.
+class SingleWorker:
+    """A run on one worker: it is the chief and waits for nobody. A data-parallel run uses
+    the backend's `DataParallelWorkers` instead (same attributes)."""
 
-    pt: `torch.distributed` under `torchrun` (gloo on CPU, NCCL on GPU), one process per
-    worker; flax: a mesh over every JAX device (multi-host after `jax.distributed.initialize`,
-    called when JAX_COORDINATOR_ADDRESS is set); tf: `MirroredStrategy` over the visible
-    devices, `MultiWorkerMirroredStrategy` when TF_CONFIG is set. Only the chief writes files.
-    """
-
-    def __init__(self, backend: str, enabled: bool):
-        self.backend, self.enabled = backend, enabled
-        self.is_chief, self.trainer_args = True, {}
-        if not enabled:
-            return
-        if backend == "pt":
-            import torch
-            import torch.distributed as dist
-
-            if "WORLD_SIZE" not in os.environ:
-                raise ValueError("--data-parallel with --backend pt runs under torchrun (e.g. torchrun --nproc_per_node 2 -m electra pretrain ...)")
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-            self.is_chief = dist.get_rank() == 0
-            self.trainer_args = {"distributed": True}
-        elif backend == "flax":
-            import jax
-
-            from electra.flax.pretraining import data_parallel_mesh
-
-            if os.environ.get("JAX_COORDINATOR_ADDRESS"):
-                jax.distributed.initialize()
-            self.is_chief = jax.process_index() == 0
-            self.trainer_args = {"mesh": data_parallel_mesh()}
-        else:
-            import tensorflow as tf
-
-            if os.environ.get("TF_CONFIG"):
-                strategy = tf.distribute.MultiWorkerMirroredStrategy()
-                self.is_chief = strategy.cluster_resolver.task_id == 0
-            else:
-                strategy = tf.distribute.MirroredStrategy()
-            self.trainer_args = {"strategy": strategy}
+    is_chief = True
+    trainer_args: dict[str, Any] = {}
 
     def barrier(self) -> None:
-        """Wait for every worker (after the chief has written the shared files)."""
-        if not self.enabled:
-            return
-        if self.backend == "pt":
-            import torch.distributed as dist
+        pass
 
-            dist.barrier()
-        elif self.backend == "flax":
-            import jax
 
-            if jax.process_count() > 1:
-                from jax.experimental import multihost_utils
+def workers(backend: str, data_parallel: bool):
+    """The run's workers: the backend's `DataParallelWorkers` (DDP under torchrun, a JAX mesh,
+    a `tf.distribute` strategy), or a `SingleWorker`."""
+    if not data_parallel:
+        return SingleWorker()
+    import importlib
 
-                multihost_utils.sync_global_devices("electra-pretrain")
+    return importlib.import_module(f"electra.{backend}.pretraining").DataParallelWorkers()
 
 
 def max_predictions(settings: dict[str, Any]) -> int:
-    """The most positions masked in one sequence: the masking's cap, which the Flax trainer also uses as its K."""
+    """The most positions masked in one sequence: the masking's cap, which every trainer is given
+    (the Flax trainer's K, so its steps compile once)."""
     return max(1, default_max_predictions(settings["mask_prob"], settings["seq_len"]))
 
 
@@ -182,10 +144,8 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings
     schedule = LinearSchedule(settings["lr"], settings["warmup_steps"], settings["steps"])
     weights = recipe.LossWeights(discriminator=settings["disc_weight"])
     pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"])
-    trainer_args = dict(trainer_args or {})
-    if backend == "flax":  # static shapes: one K for every batch, so the steps compile once
-        trainer_args["max_predictions"] = max_predictions(settings)
-    return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], **trainer_args)
+    return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], max_predictions=max_predictions(settings),
+                                     **(trainer_args or {}))
 
 
 def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -300,7 +260,7 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
 
     settings = run_settings(args)
     out = Path(args.out)
-    parallel = DataParallel(settings["backend"], getattr(args, "data_parallel", False))
+    parallel = workers(settings["backend"], getattr(args, "data_parallel", False))
     corpus = Corpus(settings["corpus"] if settings["corpus"] else [default_corpus()])
     if parallel.is_chief:  # the chief writes run.json and the tokenizer; the others read them
         prepare_output(out, settings, args.resume)

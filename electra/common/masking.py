@@ -15,13 +15,29 @@ from collections.abc import Iterable
 
 import numpy as np
 
-IGNORE_INDEX = -100  # label of positions that carry no MLM loss (PyTorch's cross-entropy default)
+from electra.common.validation import IGNORE_INDEX  # noqa: F401  (re-exported: the label of unchosen positions)
+
 MASK_TOKEN_FRACTION = 0.85  # share of the chosen positions replaced by [MASK]; the rest stay as they are
 
 
 def default_max_predictions(mask_prob: float, seq_len: int) -> int:
     """`int((mask_prob + 0.005) * seq_len)`, the original `max_predictions_per_seq` (19 at 0.15 x 128)."""
     return int((mask_prob + 0.005) * seq_len)
+
+
+def most_predictions(mlm_labels: np.ndarray) -> int:
+    """The most chosen positions in one row of a (B, L) label batch."""
+    return int((np.asarray(mlm_labels) != IGNORE_INDEX).sum(axis=1).max(initial=0))
+
+
+def check_max_predictions(mlm_labels: np.ndarray, max_predictions: int | None) -> None:
+    """Refuse a batch with a row of more chosen positions than a trainer's `max_predictions`."""
+    if max_predictions is None:
+        return
+    most = most_predictions(mlm_labels)
+    if most > max_predictions:
+        raise ValueError(f"a row of this batch has {most} masked positions, more than the trainer's "
+                         f"max_predictions={max_predictions}")
 
 
 def mask_batch(

@@ -19,6 +19,7 @@ so training checkpoints move between backends.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import jax
@@ -30,7 +31,7 @@ from electra.common import pretraining as recipe
 from electra.common import validation
 from electra.common.config import ElectraConfig
 from electra.common.layouts import canonical_to_hf_flax, hf_flax_to_canonical
-from electra.common.masking import IGNORE_INDEX
+from electra.common.masking import IGNORE_INDEX, check_max_predictions, most_predictions
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.schedule import CLIP_NORM, LinearSchedule
 from electra.flax import losses, prng
@@ -38,11 +39,6 @@ from electra.flax.optim import clip_by_global_norm, decay_mask, electra_adamw
 from electra.flax.tasks import ElectraForMaskedLM, ElectraForPreTraining
 
 PREDICTION_SLOTS = 8  # K is rounded up to a multiple of this, so batches rarely recompile
-
-
-def most_predictions(mlm_labels: np.ndarray) -> int:
-    """The most chosen positions in one row of a (B, L) label batch."""
-    return int((np.asarray(mlm_labels) != IGNORE_INDEX).sum(axis=1).max(initial=0))
 
 
 def slot_count(predictions: int, L: int) -> int:
@@ -224,6 +220,25 @@ def data_parallel_mesh(devices=None) -> Mesh:
     return Mesh(np.asarray(devices), ("data",))
 
 
+class DataParallelWorkers:
+    """The workers of a data-parallel run: a mesh over every JAX device, across hosts after
+    `jax.distributed.initialize()` (called when JAX_COORDINATOR_ADDRESS is set).
+    `trainer_args` go to `PretrainingTrainer`; only the chief (process 0) writes files."""
+
+    def __init__(self):
+        if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+            jax.distributed.initialize()
+        self.is_chief = jax.process_index() == 0
+        self.trainer_args = {"mesh": data_parallel_mesh()}
+
+    def barrier(self) -> None:
+        """Wait for every process (after the chief has written the shared files)."""
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("electra-pretrain")
+
+
 class PretrainingTrainer:
     """Optimizer, schedule and per-step randomness around an `ElectraPretrainer`.
 
@@ -281,10 +296,7 @@ class PretrainingTrainer:
         """K for this batch: fixed when the trainer knows `max_predictions`, else the batch's own."""
         if self.max_predictions is None:
             return max_predictions_for(mlm_labels)
-        most = most_predictions(mlm_labels)
-        if most > self.max_predictions:
-            raise ValueError(f"a row of this batch has {most} masked positions, more than the trainer's "
-                             f"max_predictions={self.max_predictions}")
+        check_max_predictions(mlm_labels, self.max_predictions)
         return slot_count(self.max_predictions, np.shape(mlm_labels)[1])
 
     def _key(self, step: int, stream: str) -> jax.Array:

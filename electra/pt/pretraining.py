@@ -10,6 +10,7 @@ fraction of the cost.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from torch import nn
 
 from electra.common import pretraining as recipe
 from electra.common.config import ElectraConfig
+from electra.common.masking import IGNORE_INDEX, check_max_predictions
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.schedule import CLIP_NORM, LinearSchedule
 from electra.pt import losses
@@ -93,7 +95,7 @@ class ElectraPretrainer(nn.Module):
             `ElectraPretrainerOutput` with the losses, metrics, `sampled_ids` (B, L) and
             `replaced` (B, L); `generator_logits` is (M, V) over the M masked positions.
         """
-        chosen = mlm_labels != -100  # (B, L)
+        chosen = mlm_labels != IGNORE_INDEX  # (B, L)
         hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, Hg)
         gen_logits = self.generator.generator_lm_head(self.generator.generator_predictions(hidden[chosen]))  # (M, V)
         targets = mlm_labels[chosen]  # (M,)
@@ -149,6 +151,28 @@ class ElectraPretrainer(nn.Module):
         return torch.cat(parts)  # (M, V), rows in the order of `chosen`
 
 
+class DataParallelWorkers:
+    """The workers of a data-parallel run: one process each under `torchrun` (gloo on CPU,
+    NCCL on GPU). `trainer_args` go to `PretrainingTrainer`; only the chief writes files."""
+
+    def __init__(self):
+        import torch.distributed as dist
+
+        if "WORLD_SIZE" not in os.environ:
+            raise ValueError("--data-parallel with --backend pt runs under torchrun "
+                             "(e.g. torchrun --nproc_per_node 2 -m electra pretrain --data-parallel ...)")
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.is_chief = dist.get_rank() == 0
+        self.trainer_args = {"distributed": True}
+
+    def barrier(self) -> None:
+        """Wait for every worker (after the chief has written the shared files)."""
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
 class PretrainingTrainer:
     """Optimizer, schedule and per-step randomness around an `ElectraPretrainer`.
 
@@ -162,10 +186,16 @@ class PretrainingTrainer:
     share of the rows through `DistributedDataParallel`. Losses are normalised by the
     global batch's counts and the Gumbel noise is drawn per global row, so with dropout
     off a 2-way step equals a 1-way step on the same batch.
+
+    `max_predictions`: the masking's cap on chosen positions per row; a batch with more is
+    refused (as in every backend's trainer).
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
-                 device: str | None = None, distributed: bool = False):
+                 device: str | None = None, distributed: bool = False, max_predictions: int | None = None):
+        if max_predictions is not None and max_predictions < 1:
+            raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
+        self.max_predictions = max_predictions
         self.rank, self.world_size = 0, 1
         if distributed:
             import torch.distributed as dist
@@ -209,7 +239,8 @@ class PretrainingTrainer:
         lr = self.schedule(step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        num_masked = int((np.asarray(batch["mlm_labels"]) != -100).sum())
+        check_max_predictions(batch["mlm_labels"], self.max_predictions)
+        num_masked = int((np.asarray(batch["mlm_labels"]) != IGNORE_INDEX).sum())
         num_valid = int(np.asarray(batch["attention_mask"]).sum())
         shard, row_offset = self._shard(batch)
         tensors = self._tensors(shard)
@@ -225,7 +256,7 @@ class PretrainingTrainer:
     @torch.no_grad()
     def _metrics(self, out: ElectraPretrainerOutput, tensors: dict[str, torch.Tensor], num_masked: int, num_valid: int) -> dict[str, float]:
         """The step's scalars over the global batch (summed over workers)."""
-        chosen = tensors["mlm_labels"] != -100
+        chosen = tensors["mlm_labels"] != IGNORE_INDEX
         valid = tensors["attention_mask"].bool()
         predicted, truth = out.discriminator_logits > 0, out.replaced.bool()
         sums = torch.stack([
@@ -257,7 +288,7 @@ class PretrainingTrainer:
         self.model.eval()
         tensors = self._tensors(batch)
         out = self.model(**tensors, noise_seed=recipe.step_seed(self.seed, step, "eval-gumbel"))
-        chosen = tensors["mlm_labels"] != -100
+        chosen = tensors["mlm_labels"] != IGNORE_INDEX
         return {
             "scores": out.discriminator_logits.float().cpu().numpy(),
             "replaced": out.replaced.cpu().numpy(),

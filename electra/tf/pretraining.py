@@ -19,6 +19,7 @@ the single-device draw, so a 2-way step equals the 1-way step on the same global
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import keras
@@ -27,6 +28,7 @@ import tensorflow as tf
 
 from electra.common import pretraining as recipe
 from electra.common.config import ElectraConfig
+from electra.common.masking import IGNORE_INDEX, check_max_predictions
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.schedule import CLIP_NORM, LinearSchedule
 from electra.tf import prng
@@ -122,7 +124,7 @@ class ElectraPretrainer(keras.Model):
         """
         input_ids = tf.convert_to_tensor(input_ids)
         mlm_labels = tf.convert_to_tensor(mlm_labels)
-        chosen = tf.not_equal(mlm_labels, -100)  # (B, L)
+        chosen = tf.not_equal(mlm_labels, IGNORE_INDEX)  # (B, L)
         hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids, training=training).last_hidden_state  # (B, L, Hg)
         gen_logits = self.generator.lm_logits(tf.boolean_mask(hidden, chosen))  # (M, V)
         gen_logits = tf.cast(gen_logits, tf.float32)
@@ -178,6 +180,26 @@ def _seed(seed: int, step: int, stream: str) -> tf.Tensor:
     return tf.constant([value >> 32, value & 0xFFFFFFFF], tf.int64)
 
 
+class DataParallelWorkers:
+    """The workers of a data-parallel run: `MultiWorkerMirroredStrategy` over the workers
+    named in `TF_CONFIG` when it is set, else `MirroredStrategy` over the visible devices
+    of this process. `trainer_args` go to `PretrainingTrainer`; only the chief writes files."""
+
+    def __init__(self):
+        if os.environ.get("TF_CONFIG"):
+            self.strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            self.is_chief = self.strategy.cluster_resolver.task_id == 0
+        else:
+            self.strategy = tf.distribute.MirroredStrategy()
+            self.is_chief = True
+        self.trainer_args = {"strategy": self.strategy}
+
+    def barrier(self) -> None:
+        """Wait for every worker (after the chief has written the shared files): a sum over
+        all replicas completes only once every worker has joined it."""
+        self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+
 class PretrainingTrainer:
     """Optimizer, schedule and per-step randomness around an `ElectraPretrainer`.
 
@@ -195,10 +217,15 @@ class PretrainingTrainer:
         jit_compile: compile the step with XLA. Off by default: on CPU the XLA step is
             slower (benchmarks-tf.md). Both draw the same Gumbel noise and dropout masks
             (`electra.tf.prng`), so a step gives the same numbers with and without XLA.
+        max_predictions: the masking's cap on chosen positions per row; a batch with more
+            is refused (as in every backend's trainer).
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
-                 strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False):
+                 strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False, max_predictions: int | None = None):
+        if max_predictions is not None and max_predictions < 1:
+            raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
+        self.max_predictions = max_predictions
         self.model = pretrainer
         self.schedule = schedule
         self.seed = seed
@@ -213,7 +240,7 @@ class PretrainingTrainer:
     # ------------------------------------------------------------------ train
     def _replica_step(self, batch, gumbel_seed):
         ctx = tf.distribute.get_replica_context()
-        chosen = tf.cast(tf.not_equal(batch["mlm_labels"], -100), tf.float32)
+        chosen = tf.cast(tf.not_equal(batch["mlm_labels"], IGNORE_INDEX), tf.float32)
         valid = tf.cast(batch["attention_mask"], tf.float32)
         local = tf.stack([tf.reduce_sum(chosen), tf.reduce_sum(valid)])
         # Global counts and this replica's offset among the chosen positions (for the noise).
@@ -281,6 +308,7 @@ class PretrainingTrainer:
         rows = len(batch["input_ids"])
         if rows % self.strategy.num_replicas_in_sync:
             raise ValueError(f"batch size {rows} must be a multiple of the {self.strategy.num_replicas_in_sync} replicas")
+        check_max_predictions(batch["mlm_labels"], self.max_predictions)
         lr = self.schedule(step)
         dropout_seed = recipe.step_seed(self.seed, step, "dropout")
         with self.strategy.scope():
@@ -295,7 +323,7 @@ class PretrainingTrainer:
         """Held-out forward without dropout: discriminator scores and labels for AUC."""
         tensors = self._tensors(batch)
         out = self.model(**tensors, seed=_seed(self.seed, step, "eval-gumbel"), training=False)
-        chosen = tensors["mlm_labels"].numpy() != -100
+        chosen = tensors["mlm_labels"].numpy() != IGNORE_INDEX
         return {
             "scores": out.discriminator_logits.numpy().astype(np.float32),
             "replaced": out.replaced.numpy(),

@@ -113,3 +113,15 @@ def test_trainer_state_round_trip_repeats_the_same_step(pretrainer):
     assert a == b
     with pytest.raises(ValueError, match="lacks"):
         second.load_state_arrays({})
+
+
+def test_a_batch_over_max_predictions_is_refused(pretrainer):
+    disc = pretrainer.discriminator.config
+    trainer = PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 10), seed=2, device="cpu", max_predictions=11)
+    batch = make_batch(disc, B=3, L=16, seed=3)
+    batch["mlm_labels"][0] = -100
+    batch["mlm_labels"][0, 1:13] = 7  # 12 masked positions in row 0
+    with pytest.raises(ValueError, match="12 masked positions, more than the trainer's max_predictions=11"):
+        trainer.train_step(batch, 0)
+    with pytest.raises(ValueError, match="max_predictions must be >= 1"):
+        PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 10), max_predictions=0)

@@ -225,3 +225,39 @@ def test_xla_compiled_step_equals_the_plain_step():
         assert all(np.isfinite(v) for v in xla.values())
         for key in plain:
             assert xla[key] == pytest.approx(plain[key], rel=1e-4, abs=1e-5), key
+
+
+def test_data_parallel_workers_barrier_waits_for_the_chief(tmp_path):
+    """With TF_CONFIG naming two workers, the non-chief returns from the barrier only after
+    the chief has written what it writes before the barrier (the tokenizer, in a run)."""
+    import json
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+                   TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO_ROOT))
+        procs.append(subprocess.Popen([sys.executable, str(REPO_ROOT / "tests" / "tf" / "barrier_worker.py"), str(tmp_path)],
+                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=240) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-2000:]
+        assert out.strip().splitlines()[-1] == "found"
+
+
+def test_a_batch_over_max_predictions_is_refused(pretrainer):
+    disc = pretrainer.discriminator.config
+    trainer = PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 10), seed=2, max_predictions=11)
+    batch = make_batch(disc, B=3, L=16, seed=3)
+    batch["mlm_labels"][0] = -100
+    batch["mlm_labels"][0, 1:13] = 7  # 12 masked positions in row 0
+    with pytest.raises(ValueError, match="12 masked positions, more than the trainer's max_predictions=11"):
+        trainer.train_step(batch, 0)
+    with pytest.raises(ValueError, match="max_predictions must be >= 1"):
+        PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 10), max_predictions=0)
