@@ -152,6 +152,13 @@ class ElectraAttention(keras.layers.Layer):
         self.self = ElectraSelfAttention(config, relative, name="self")
         self.output = ElectraSelfOutput(config, name="output")
 
+    @property
+    def output_block(self) -> ElectraSelfOutput:
+        """`output` again, for Keras' `.keras` / `.weights.h5` saving: it walks attributes by
+        name but skips every name a bare `keras.layers.Layer` has, `output` among them. A
+        property is not in `vars()`, so the canonical names (`named_variables`) are unchanged."""
+        return self.output
+
     def build(self, input_shape=None):
         self.self.build()
         self.output.build()

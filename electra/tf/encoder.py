@@ -66,6 +66,11 @@ class ElectraLayer(keras.layers.Layer):
         self.intermediate = ElectraIntermediate(config, name="intermediate")
         self.output = ElectraOutput(config, name="output")
 
+    @property
+    def output_block(self) -> ElectraOutput:
+        """`output` again, for Keras' file saving (see `ElectraAttention.output_block`)."""
+        return self.output
+
     def build(self, input_shape=None):
         self.attention.build()
         if hasattr(self, "crossattention"):
@@ -100,6 +105,10 @@ class ElectraEncoder(keras.layers.Layer):
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(**kwargs)
         self.layer = [ElectraLayer(config, name=f"layer_{i}") for i in range(config.num_hidden_layers)]
+        for i, layer in enumerate(self.layer):
+            # TensorFlow's tracking (`tf.train.Checkpoint`, `tf.saved_model`) does not see
+            # into the list Keras keeps `layer` in: name each entry to it.
+            self._track_trackable(layer, name=f"layer_{i}")
 
     def build(self, input_shape=None):
         for layer in self.layer:

@@ -16,6 +16,7 @@ step with `validate_inputs` (for instance mapped over a `tf.data` pipeline).
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from electra.common import validation
@@ -121,6 +122,7 @@ def self_attention_mask(attention_mask, L, past_length, causal: bool) -> tf.Tens
     return additive_mask(allowed)
 
 
+@keras.saving.register_keras_serializable(package="electra")
 class ElectraModel(ElectraPreTrainedModel):
     """The bare ELECTRA network: returns hidden states, no head."""
 
