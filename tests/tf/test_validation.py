@@ -4,12 +4,15 @@ silently clamped values) under `jit_compile=True`."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import electra.tf as etf
 from conftest import tiny_config
+from electra.common import validation
 from electra.tf.model import validate_inputs
 
 B, L = 2, 5
@@ -138,3 +141,100 @@ def test_decoder_arguments_are_checked():
         model(ids(B, 5), past_key_values=past)
     with pytest.raises(ValueError, match="past_key_values"):
         etf.ElectraModel(tiny_config())(ids(B, 1), past_key_values=past)
+
+
+def padded_mask(*shape):
+    mask = np.ones(shape, np.int32)
+    mask[1, ..., -2:] = 0
+    return mask
+
+
+def labels_at(shape, position, value, dtype=np.int32):
+    labels = np.zeros(shape, dtype)
+    labels[position] = value
+    return labels
+
+
+BAD_LABELS = [  # architecture, config changes, the call's keyword arguments, the argument, its bad value
+    ("ElectraForSequenceClassification", dict(id2label={0: "a", 1: "b"}), dict(labels=np.array([5, 0], np.int32)), "labels", 5),
+    ("ElectraForSequenceClassification", {}, dict(labels=np.array([-1, 0], np.int32)), "labels", -1),
+    ("ElectraForSequenceClassification", {}, dict(labels=np.array([[0.0, 1.0, 2.0], [0.0, 0.0, 1.0]], np.float32)), "labels", 2.0),
+    ("ElectraForMultipleChoice", {}, dict(labels=np.array([0, 3], np.int32)), "labels", 3),
+    ("ElectraForTokenClassification", {}, dict(labels=labels_at((B, L), (1, 2), 3)), "labels", 3),
+    ("ElectraForMaskedLM", {}, dict(labels=labels_at((B, L), (0, 4), 99)), "labels", 99),
+    ("ElectraForMaskedLM", {}, dict(labels=labels_at((B, L), (0, 4), -1)), "labels", -1),
+    ("ElectraForCausalLM", dict(is_decoder=True), dict(labels=labels_at((B, L), (1, 0), 99)), "labels", 99),
+    ("ElectraForQuestionAnswering", {}, dict(start_positions=np.array([0, L + 1], np.int32), end_positions=np.array([1, 2], np.int32)), "start_positions", L + 1),
+    ("ElectraForQuestionAnswering", {}, dict(start_positions=np.array([0, 1], np.int32), end_positions=np.array([-1, 2], np.int32)), "end_positions", -1),
+    ("ElectraForPreTraining", {}, dict(labels=labels_at((B, L), (1, 1), 2)), "labels", 2),
+    ("ElectraForPreTraining", {}, dict(labels=labels_at((B, L), (0, 0), -1.0, np.float32)), "labels", -1.0),
+]
+
+
+def label_model(architecture, changes):
+    config = tiny_config(**changes)
+    model = getattr(etf, architecture)(config)
+    model.build()
+    model.calls = []
+    embeddings_call = model.electra.embeddings.call
+
+    def counting_call(*args, **kwargs):
+        model.calls.append(1)
+        return embeddings_call(*args, **kwargs)
+
+    model.electra.embeddings.call = counting_call
+    shape = (B, 3, L) if architecture == "ElectraForMultipleChoice" else (B, L)
+    return model, {"input_ids": ids(*shape), "attention_mask": padded_mask(*shape)}
+
+
+@pytest.mark.parametrize("architecture, changes, kwargs, name, value", BAD_LABELS,
+                         ids=[f"{i}-{c[0]}-{c[3]}" for i, c in enumerate(BAD_LABELS)])
+def test_labels_out_of_range_raise_before_computing(architecture, changes, kwargs, name, value):
+    model, inputs = label_model(architecture, changes)
+    labels = kwargs[name]
+    rule = validation.label_range(architecture, model.config, name, length=L, num_choices=3, float_labels=labels.dtype.kind == "f")
+    with pytest.raises(ValueError, match=re.escape(rule.message(name, value))):
+        model(**inputs, **kwargs)
+    assert model.calls == []
+
+
+TRACED_LABELS = [BAD_LABELS[i] for i in (0, 2, 3, 6, 8, 11)]  # one of each kind of rule (tracing is slow)
+
+
+@pytest.mark.parametrize("architecture, changes, kwargs, name, value", TRACED_LABELS,
+                         ids=[f"{i}-{c[0]}-{c[3]}" for i, c in enumerate(TRACED_LABELS)])
+def test_labels_out_of_range_raise_under_tf_function(architecture, changes, kwargs, name, value):
+    model, inputs = label_model(architecture, changes)
+    labels = kwargs[name]
+    rule = validation.label_range(architecture, model.config, name, length=L, num_choices=3, float_labels=labels.dtype.kind == "f")
+    step = tf.function(lambda kw: model(**kw).loss)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(rule.message(name, ""))):
+        step({**inputs, **kwargs})
+    good = {k: np.where(v == value, 0, v).astype(v.dtype) for k, v in kwargs.items()}
+    assert np.isfinite(step({**inputs, **good}).numpy())
+
+
+def test_labels_at_the_limits_are_accepted():
+    mlm = etf.ElectraForMaskedLM(tiny_config())
+    labels = labels_at((B, L), (0, 1), 98)
+    labels[1, :3] = validation.IGNORE_INDEX
+    assert np.isfinite(mlm(ids(B, L), labels=labels).loss.numpy())
+    qa = etf.ElectraForQuestionAnswering(tiny_config())
+    x = ids(B, L)
+    out = qa(x, start_positions=np.array([0, L], np.int32), end_positions=np.array([L, 1], np.int32))  # L: outside the input, ignored
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits
+    expected = (ce(labels=[0], logits=out.start_logits[:1]) + ce(labels=[1], logits=out.end_logits[1:])) / 2
+    np.testing.assert_allclose(out.loss.numpy(), expected.numpy()[0], rtol=1e-6)
+    regression = etf.ElectraForSequenceClassification(tiny_config(id2label={0: "a"}))
+    assert np.isfinite(regression(x, labels=np.array([7.5, -3.0], np.float32)).loss.numpy())
+
+
+def test_replaced_token_labels_at_padding_are_not_checked():
+    model = etf.ElectraForPreTraining(tiny_config())
+    x, mask = ids(B, L), padded_mask(B, L)
+    labels = labels_at((B, L), (1, L - 1), 0)
+    reference = model(x, attention_mask=mask, labels=labels).loss.numpy()
+    labels[1, L - 1] = 7  # a padded position: the loss does not read it
+    np.testing.assert_allclose(model(x, attention_mask=mask, labels=labels).loss.numpy(), reference)
+    step = tf.function(lambda kw: model(**kw).loss)
+    np.testing.assert_allclose(step({"input_ids": x, "attention_mask": mask, "labels": labels}).numpy(), reference, rtol=1e-6)
