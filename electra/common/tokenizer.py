@@ -20,6 +20,7 @@ import re
 
 from electra.common import tokenizer_unicode as unicode_rules
 from electra.common.tokenizer_base import TokenizerBase
+from electra.common import tokenizer_encoding as encoding
 from electra.common.tokenizer_encoding import Piece
 
 _MAX_WORD_CHARS = 100
@@ -42,6 +43,9 @@ class ElectraTokenizer(TokenizerBase):
     Unlike HF's slow tokenizer, it returns `offset_mapping` too.
     """
 
+    is_fast = False
+    _pair_lengths = staticmethod(encoding.longest_first_lengths_slow)
+
     def __init__(self, vocab_file=None, **kwargs):
         super().__init__(vocab_file, **kwargs)
         strip_accents = self.do_lower_case if self.strip_accents is None else bool(self.strip_accents)
@@ -50,48 +54,52 @@ class ElectraTokenizer(TokenizerBase):
             split_cjk=self.tokenize_chinese_chars,
         )
         self._classify_char = functools.lru_cache(maxsize=_CACHE_SIZE)(self._classify_char_uncached)
+        self._vocab_changed()
+
+    def _vocab_changed(self) -> None:
+        """Rebuild the whole-token pattern and the WordPiece cache."""
         self._wordpiece = functools.lru_cache(maxsize=_CACHE_SIZE)(self._wordpiece_uncached)
         whole_tokens = sorted({*self.all_special_tokens, *self.never_split}, key=len, reverse=True)
         self._whole_tokens = re.compile("|".join(map(re.escape, whole_tokens)))
         self._longest_token = max(map(len, self._vocab))
 
     def _encode_texts(self, texts: list[str], with_offsets: bool) -> list[Piece]:
-        """WordPiece ids (and offsets) of each text, without template special tokens."""
+        """WordPiece ids (with offsets and word ids when asked) of each text, without template special tokens."""
         return [self._encode_text(text, with_offsets) for text in texts]
 
     def _encode_text(self, text: str, with_offsets: bool) -> Piece:
         """Split special tokens off `text`, encode the spans between them."""
         ids: list[int] = []
-        offsets = [] if with_offsets else None
+        offsets, words = ([], []) if with_offsets else (None, None)
         start = 0
         for match in self._whole_tokens.finditer(text):
-            self._encode_span(text[start:match.start()], start, ids, offsets)
+            self._encode_span(text[start:match.start()], start, ids, offsets, words)
             ids.append(self._vocab[match.group()])
             if offsets is not None:
                 offsets.append(match.span())
+                words.append(words[-1] + 1 if words else 0)
             start = match.end()
-        self._encode_span(text[start:] if start else text, start, ids, offsets)
-        return Piece(ids, offsets)
+        self._encode_span(text[start:] if start else text, start, ids, offsets, words)
+        return Piece(ids, offsets, words)
 
-    def _encode_span(self, span: str, base: int, ids: list, offsets: list | None) -> None:
-        """Append the ids (and offsets, shifted by `base`) of text without special tokens."""
+    def _encode_span(self, span: str, base: int, ids: list, offsets: list | None, words: list | None) -> None:
+        """Append the ids (and offsets, shifted by `base`, and word ids) of text without special tokens."""
         if span.isascii() and not _ASCII_CONTROL.search(span):
             normalized = span.lower() if self.do_lower_case else span
             if offsets is None:
                 for word in _ASCII_WORDS.findall(normalized):
                     ids.extend(self._wordpiece(word)[0])
                 return
-            for match in _ASCII_WORDS.finditer(normalized):
-                word_ids, spans = self._wordpiece(match.group())
-                ids.extend(word_ids)
-                start = base + match.start()
-                offsets.extend((start + begin, start + end) for begin, end in spans)
-            return
-        for word, positions in self._split_words(span, base):
+            found = ((match.group(), [base + i for i in range(*match.span())])
+                     for match in _ASCII_WORDS.finditer(normalized))
+        else:
+            found = self._split_words(span, base)
+        for word, positions in found:
             word_ids, spans = self._wordpiece(word)
             ids.extend(word_ids)
             if offsets is not None:
                 offsets.extend((positions[begin], positions[end - 1] + 1) for begin, end in spans)
+                words.extend([words[-1] + 1 if words else 0] * len(word_ids))
 
     def _classify_char_uncached(self, char: str) -> tuple:
         """The normalized characters of `char`, each with its class (space, punctuation, letter)."""

@@ -30,16 +30,24 @@ class ElectraTokenizerFast(TokenizerBase):
             `model_max_length`, `clean_up_tokenization_spaces`).
     """
 
+    is_fast = True
+    _empty_pair_is_none = True
+
     def __init__(self, vocab_file=None, **kwargs):
         super().__init__(vocab_file, **kwargs)
+        self._vocab_changed()
+
+    def _vocab_changed(self) -> None:
+        """Rebuild the Rust pipeline from this tokenizer's `tokenizer.json`."""
         self.backend_tokenizer = Tokenizer.from_str(json.dumps(self.tokenizer_json()))
 
     def _encode_texts(self, texts: list[str], with_offsets: bool) -> list[Piece]:
-        """WordPiece ids (and offsets) of each text, without template special tokens."""
+        """WordPiece ids (with offsets and word ids when asked) of each text, without template special tokens."""
         if not texts:
             return []
         if with_offsets:
-            return [Piece(e.ids, e.offsets) for e in self.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+            encodings = self.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+            return [Piece(e.ids, e.offsets, e.word_ids) for e in encodings]
         return [Piece(e.ids, None) for e in self.backend_tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
 
 

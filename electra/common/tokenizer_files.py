@@ -20,8 +20,10 @@ TOKENIZER_FILE = "tokenizer.json"
 # Special-token attributes and BERT's tokens, in HF's order (it fixes the order of `all_special_ids`).
 DEFAULT_SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
                           "cls_token": "[CLS]", "mask_token": "[MASK]"}
-# What HF writes as `model_max_length` when there is no limit (int(1e30)).
+# HF's `model_max_length` when there is no limit (int(1e30)), and the value above which HF
+# treats a model_max_length as no limit (int(1e20)).
 NO_MAX_LENGTH = 1000000000000000019884624838656
+LARGE_MAX_LENGTH = 100000000000000000000
 # tokenizer_config.json keys passed to the tokenizer constructor unchanged, with the JSON types allowed.
 _OPTION_TYPES = {"do_lower_case": (bool,), "strip_accents": (bool, type(None)), "tokenize_chinese_chars": (bool,),
                  "clean_up_tokenization_spaces": (bool,)}
@@ -137,8 +139,9 @@ def read_pretrained(directory) -> dict:
 
     The vocabulary comes from `vocab.txt`, or from `tokenizer.json` when there is no
     `vocab.txt`. Options and special tokens come from `tokenizer_config.json`, overridden by
-    `special_tokens_map.json` as HF does. Added tokens other than the five special ones
-    (HF's `added_tokens_decoder`, `additional_special_tokens`) become `never_split` tokens.
+    `special_tokens_map.json` as HF does. `additional_special_tokens` stay special; other
+    added tokens (HF's `added_tokens_decoder`) become `never_split` tokens, and those HF keeps
+    outside `vocab.txt` (ids after it) are appended to the vocabulary.
 
     Args:
         directory: the folder.
@@ -181,22 +184,51 @@ def read_pretrained(directory) -> dict:
     if not isinstance(never_split, list):
         raise ValueError(f"'{config_path}': never_split must be a list of tokens, found {never_split!r}")
     never_split = [_token_content(token, config_path, "never_split") for token in never_split]
+    additional = []
     for source, values in ((config_path, config), (special_path, special)):
-        never_split += [_token_content(v, source, "additional_special_tokens") for v in values.get("additional_special_tokens", [])]
+        additional += [_token_content(v, source, "additional_special_tokens") for v in values.get("additional_special_tokens", [])]
     specials = {kwargs.get(name, default) for name, default in DEFAULT_SPECIAL_TOKENS.items()}
-    for entry in config.get("added_tokens_decoder", {}).values():
-        never_split.append(_token_content(entry, config_path, "added_tokens_decoder"))
-    never_split = [token for token in dict.fromkeys(never_split) if token not in specials]
+    added = {}
+    for key, entry in config.get("added_tokens_decoder", {}).items():
+        if not isinstance(key, str) or not key.isdigit():
+            raise ValueError(f"'{config_path}': added_tokens_decoder keys must be token ids, found {key!r}")
+        added[int(key)] = _token_content(entry, config_path, "added_tokens_decoder")
+    never_split += added.values()
+    additional = [token for token in dict.fromkeys(additional) if token not in specials]
+    never_split = [token for token in dict.fromkeys(never_split) if token not in specials and token not in additional]
+    if additional:
+        kwargs["additional_special_tokens"] = additional
     if never_split:
         kwargs["never_split"] = never_split
 
     if (directory / VOCAB_FILE).is_file():
         kwargs["vocab_file"] = directory / VOCAB_FILE
+        tokens = read_vocab_file(directory / VOCAB_FILE)
     elif (directory / TOKENIZER_FILE).is_file():
-        kwargs["vocab"] = _vocab_from_tokenizer_json(directory / TOKENIZER_FILE)
+        kwargs["vocab"] = tokens = _vocab_from_tokenizer_json(directory / TOKENIZER_FILE)
     else:
         raise ValueError(f"tokenizer directory '{directory}' has neither {VOCAB_FILE} nor {TOKENIZER_FILE}")
+    beyond = _tokens_beyond_vocab(added, tokens, config_path)
+    if beyond:
+        kwargs.pop("vocab_file", None)
+        kwargs["vocab"] = tokens + beyond
     return kwargs
+
+
+def _tokens_beyond_vocab(added: dict[int, str], tokens: list[str], config_path: Path) -> list[str]:
+    """The added tokens HF keeps outside `vocab.txt` (ids from its length on), in id order.
+
+    Raises:
+        ValueError: an added token whose id names another vocabulary token, or ids with a gap.
+    """
+    for token_id, token in added.items():
+        if token_id < len(tokens) and tokens[token_id] != token:
+            raise ValueError(f"'{config_path}': added token {token!r} has id {token_id}, which the vocabulary "
+                             f"gives to {tokens[token_id]!r}")
+    beyond = sorted(token_id for token_id in added if token_id >= len(tokens))
+    if beyond != list(range(len(tokens), len(tokens) + len(beyond))):
+        raise ValueError(f"'{config_path}': added token ids {beyond} do not follow the {len(tokens)} vocabulary tokens")
+    return [added[token_id] for token_id in beyond]
 
 
 def _added_token(token_id: int, content: str, special: bool) -> dict:
@@ -205,20 +237,21 @@ def _added_token(token_id: int, content: str, special: bool) -> dict:
             "rstrip": False, "normalized": False, "special": special}
 
 
-def tokenizer_json(vocab: dict[str, int], *, specials: dict[str, str], never_split, lowercase: bool,
-                   strip_accents, tokenize_chinese_chars: bool) -> dict:
+def tokenizer_json(vocab: dict[str, int], *, specials: dict[str, str], additional_specials, never_split,
+                   lowercase: bool, strip_accents, tokenize_chinese_chars: bool) -> dict:
     """The `tokenizer.json` content of a BERT WordPiece pipeline (the format of `tokenizers` 0.22).
 
     Args:
         vocab: token -> id.
         specials: special-token attribute name (e.g. "cls_token") -> token.
+        additional_specials: more special tokens, kept whole wherever they occur.
         never_split: tokens kept whole wherever they occur (non-special added tokens).
         lowercase, strip_accents, tokenize_chinese_chars: the BertNormalizer options.
 
     Returns:
         A JSON-serialisable dict that `tokenizers.Tokenizer.from_str` and HF read.
     """
-    added = [_added_token(vocab[token], token, True) for token in dict.fromkeys(specials.values())]
+    added = [_added_token(vocab[token], token, True) for token in dict.fromkeys([*specials.values(), *additional_specials])]
     added += [_added_token(vocab[token], token, False) for token in never_split]
     cls, sep = specials["cls_token"], specials["sep_token"]
 

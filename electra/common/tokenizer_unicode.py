@@ -4,8 +4,9 @@ The pure-Python `ElectraTokenizer` must give exactly what the Rust `tokenizers` 
 (`BertNormalizer` + `BertPreTokenizer`, used by `ElectraTokenizerFast`) gives, character for
 character. Their rules differ from HF's slow `BasicTokenizer` in small ways, which we follow:
 
-- removed ("control"): NUL, U+FFFD and categories Cc, Cf, Co except tab, newline and carriage
-  return (unassigned code points are kept);
+- removed ("control"): here we follow HF's slow `BasicTokenizer`, not the Rust library: NUL,
+  U+FFFD and every character of a category C (Cc, Cf, Cn unassigned, Co, Cs) except tab,
+  newline and carriage return (the Rust library keeps unassigned code points and a few Cf);
 - whitespace: the Unicode White_Space property (not Python's `str.isspace`);
 - CJK ideographs: the ranges below (HF's slow tokenizer starts the Extension E range at U+2B820);
 - strip accents (NFD, then drop Mn) happens before lowercasing, and lowercasing maps each
@@ -30,8 +31,6 @@ _CJK_RANGES = (
 _WHITESPACE = frozenset(
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" + "".join(map(chr, range(0x2000, 0x200B)))
 )
-# Python-category Cf code points that `tokenizers` does not remove.
-_TOKENIZERS_NOT_CONTROL = ((0x0890, 0x0891), (0x08E2, 0x08E2), (0x110CD, 0x110CD), (0x13430, 0x13438))
 # Python-category Mn code points that `tokenizers` does not strip as accents.
 _TOKENIZERS_NOT_ACCENT = (
     (0x07FD, 0x07FD), (0x0898, 0x089F), (0x08CA, 0x08E1), (0x09FE, 0x09FE), (0x0AFA, 0x0AFF),
@@ -88,12 +87,11 @@ def _in_ranges(code: int, ranges) -> bool:
 
 
 def is_removed(char: str) -> bool:
-    """Whether text cleaning drops `char` (NUL, U+FFFD, control, format and private-use chars)."""
+    """Whether text cleaning drops `char`: NUL, U+FFFD and category C (control, format, unassigned,
+    private use, surrogate) but tab, newline and carriage return, as HF's slow `BasicTokenizer`."""
     if char in "\t\n\r":
         return False
-    if char in "\x00\ufffd":
-        return True
-    return unicodedata.category(char) in ("Cc", "Cf", "Co") and not _in_ranges(ord(char), _TOKENIZERS_NOT_CONTROL)
+    return char == "\ufffd" or unicodedata.category(char).startswith("C")
 
 
 def is_whitespace(char: str) -> bool:

@@ -47,7 +47,7 @@ def test_reads_folders_hf_writes(tmp_path, vocab_file, hf_class, cls):
     hf.save_pretrained(tmp_path / "hf")
     ours = cls.from_pretrained(tmp_path / "hf")
     assert (ours.do_lower_case, ours.strip_accents, ours.model_max_length) == (False, True, 24)
-    assert ours.never_split == ["[unused0]"]
+    assert (ours.additional_special_tokens, ours.never_split) == (["[unused0]"], [])
     assert ours.vocab_size == len(VOCAB) and ours.get_vocab() == hf.get_vocab()
     assert encodings(ours, with_offsets=False) == encodings(hf, with_offsets=False)
     if hf_class.endswith("Fast"):
