@@ -212,28 +212,102 @@ class ElectraPreTrainedModel(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, y, self._logits(y_pred), sample_weight=sample_weight)
 
-    # ------------------------------------------------------------------ SavedModel export
-    def serving_signature(self) -> dict[str, tf.TensorSpec]:
-        """Default `export` inputs: int32 `input_ids`, `attention_mask`, `token_type_ids`
-        of shape (B, L) ((B, C, L) for multiple choice)."""
-        shape = (None, None, None) if self.architecture == "ElectraForMultipleChoice" else (None, None)
+    # ------------------------------------------------------------------ Keras predict
+    def predict_step(self, data):
+        """`predict` returns NumPy arrays as for a Keras model: the logits (B, ...) of a
+        single-output head, `{"start_logits", "end_logits"}` (B, L) each for question
+        answering, the `last_hidden_state` (B, L, H) of `ElectraModel`."""
+        return self.predicted(super().predict_step(data))
+
+    @staticmethod
+    def predicted(output: ModelOutput):
+        """What `predict` keeps of an output (see `predict_step`)."""
+        if getattr(output, "logits", None) is not None:
+            return output.logits
+        if getattr(output, "start_logits", None) is not None:
+            return {"start_logits": output.start_logits, "end_logits": output.end_logits}
+        return output.last_hidden_state
+
+    # ------------------------------------------------------------------ SavedModel and TFLite export
+    def serving_signature(self, batch_size: int | None = None, length: int | None = None, num_choices: int | None = None) -> dict[str, tf.TensorSpec]:
+        """Serving inputs: int32 `input_ids`, `attention_mask`, `token_type_ids` of shape
+        (B, L) ((B, C, L) for multiple choice); None dimensions are dynamic."""
+        shape = (batch_size, num_choices, length) if self.architecture == "ElectraForMultipleChoice" else (batch_size, length)
         return {name: tf.TensorSpec(shape, tf.int32, name=name) for name in ("input_ids", "attention_mask", "token_type_ids")}
 
+    def serving_outputs(self, inputs: dict) -> dict[str, tf.Tensor]:
+        """The served computation: inputs as `serving_signature()`, the output tensors as a
+        dict (`logits`, ...; a causal LM's cache is left out)."""
+        output = self(**inputs, training=False)
+        return {key: value for key, value in output.items() if isinstance(value, tf.Tensor)}
+
+    @property
+    def serve(self):
+        """`serving_outputs` as a `tf.function` over `serving_signature()`. `tf.saved_model.save(model, path)`
+        writes it as `serve`, as the `serving_default` signature and as the loaded object's
+        `__call__`: `tf.saved_model.load(path)(inputs)` gives the dict of outputs."""
+        if "_serve_function" not in self.__dict__:  # one function per model (traced once per save); kept out of Keras tracking
+            self.__dict__["_serve_function"] = tf.function(self.serving_outputs, input_signature=[self.serving_signature()])
+        return self.__dict__["_serve_function"]
+
+    @property
+    def _default_save_signature(self):
+        # `tf.saved_model.save` takes this as `serving_default` (Keras' own needs a functional model).
+        return self.serve
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        children = super()._trackable_children(save_type, **kwargs)
+        if save_type == "savedmodel":
+            children["__call__"] = self.serve  # the loaded object is callable
+        return children
+
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
-        """Write a SavedModel whose `serve` endpoint (also the `serving_default` signature)
-        takes a dict like `serving_signature()` and returns a dict of the output tensors
-        (`logits`, ...). Load with `tf.saved_model.load(filepath).serve(inputs)`."""
+        """`format="tf_saved_model"`: a SavedModel whose `serve` endpoint (also the
+        `serving_default` signature) takes a dict like `serving_signature()` and returns a
+        dict of the output tensors (`logits`, ...). Load with `tf.saved_model.load(filepath).serve(inputs)`.
+
+        `format="litert"` (or `"tflite"`): a `.tflite` flatbuffer for `tf.lite.Interpreter`
+        (or LiteRT) whose `serving_default` signature runner takes the same named inputs and
+        returns the same dict. TFLite needs fixed shapes: `input_signature` must have every
+        dimension set; the default is `serving_signature(batch_size=1,
+        length=config.max_position_embeddings)` (pad shorter inputs and mask them).
+        Other formats go to `keras.Model.export`."""
+        if format in ("litert", "tflite"):
+            return self._export_tflite(filepath, input_signature, verbose)
         if format != "tf_saved_model":
             return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
         if not self.built:
             self.build()
-        signature = input_signature or self.serving_signature()
-
-        def serve(inputs):
-            return self(**inputs, training=False).to_dict()
-
         archive = keras.export.ExportArchive()
         archive.track(self)
-        archive.add_endpoint("serve", serve, input_signature=[signature])
+        if input_signature is None:
+            archive.add_endpoint("serve", self.serve)
+        else:
+            archive.add_endpoint("serve", self.serving_outputs, input_signature=[input_signature])
         archive.write_out(filepath, verbose=bool(verbose))
+        return Path(filepath)
+
+    def _export_tflite(self, filepath, input_signature, verbose) -> Path:
+        """Write a `.tflite` file (see `export`), converted from a SavedModel with a fixed signature."""
+        import tempfile
+
+        if input_signature is None:
+            if self.architecture == "ElectraForMultipleChoice":
+                raise ValueError(
+                    "TFLite export of ElectraForMultipleChoice needs fixed shapes: pass "
+                    "input_signature=model.serving_signature(batch_size=..., length=..., num_choices=...)"
+                )
+            input_signature = self.serving_signature(batch_size=1, length=self.config.max_position_embeddings)
+        for name, spec in input_signature.items():
+            if not spec.shape.is_fully_defined():
+                raise ValueError(
+                    f"TFLite export needs fixed shapes, but input_signature[{name!r}] has shape {tuple(spec.shape)}: "
+                    "pass e.g. input_signature=model.serving_signature(batch_size=1, length=128)"
+                )
+        with tempfile.TemporaryDirectory() as saved:
+            self.export(saved, input_signature=input_signature)
+            flatbuffer = tf.lite.TFLiteConverter.from_saved_model(saved).convert()
+        Path(filepath).write_bytes(flatbuffer)
+        if verbose:
+            print(f"Saved TFLite model at {filepath}")
         return Path(filepath)

@@ -99,3 +99,60 @@ def test_mixed_bfloat16_training_step_is_finite():
     loss = model.train_on_batch({"input_ids": ids, "labels": ids % 3})
     assert np.isfinite(loss) and all(v.dtype == "float32" for v in model.trainable_variables)
     assert etf.ElectraModel(tiny_config()).dtype_policy.name == "float32"
+
+
+def serving_inputs(architecture, config):
+    ids = ids_for(architecture, config)
+    mask = np.ones_like(ids)
+    mask[..., -2:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def test_predict_returns_the_logits_array_from_a_dataset_or_a_dict():
+    model = build("ElectraForSequenceClassification")
+    inputs = serving_inputs(model.architecture, model.config)
+    expected = model(**inputs).logits.numpy()
+    from_dict = model.predict(inputs, batch_size=1, verbose=0)  # two batches, concatenated
+    assert isinstance(from_dict, np.ndarray) and from_dict.shape == (2, 3)
+    np.testing.assert_allclose(from_dict, expected, atol=1e-5)
+    dataset = tf.data.Dataset.from_tensor_slices(inputs).batch(1)
+    np.testing.assert_allclose(model.predict(dataset, verbose=0), expected, atol=1e-5)
+    with_labels = tf.data.Dataset.from_tensor_slices(({**inputs}, np.array([0, 1], np.int32))).batch(2)  # (x, y): y unused
+    np.testing.assert_allclose(model.predict(with_labels, verbose=0), expected, atol=1e-5)
+
+
+def test_predict_of_question_answering_returns_a_dict_of_start_and_end_logits():
+    model = build("ElectraForQuestionAnswering")
+    inputs = serving_inputs(model.architecture, model.config)
+    expected = model(**inputs)
+    predicted = model.predict(inputs, batch_size=1, verbose=0)
+    assert sorted(predicted) == ["end_logits", "start_logits"]
+    for key in predicted:
+        assert isinstance(predicted[key], np.ndarray) and predicted[key].shape == (2, L)
+        np.testing.assert_allclose(predicted[key], expected[key].numpy(), atol=1e-5)
+
+
+def test_tf_saved_model_save_gives_a_callable_serving_object(tmp_path):
+    model = build("ElectraForTokenClassification")
+    inputs = serving_inputs(model.architecture, model.config)
+    expected = model(**inputs).logits.numpy()
+    tf.saved_model.save(model, str(tmp_path / "saved"))
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    tensors = {k: tf.constant(v) for k, v in inputs.items()}
+    np.testing.assert_allclose(loaded(tensors)["logits"].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(loaded.serve(tensors)["logits"].numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(loaded.signatures["serving_default"](**tensors)["logits"].numpy(), expected, atol=1e-5)
+
+
+def test_tflite_export_runs_in_the_interpreter_and_matches_eager_logits(tmp_path):
+    model = build("ElectraForSequenceClassification")
+    inputs = serving_inputs(model.architecture, model.config)
+    expected = model(**inputs).logits.numpy()
+    with pytest.raises(ValueError, match="fixed shapes.*input_ids"):
+        model.export(tmp_path / "dynamic.tflite", format="litert", input_signature=model.serving_signature())
+    path = model.export(tmp_path / "model.tflite", format="litert", input_signature=model.serving_signature(batch_size=2, length=L))
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner("serving_default")
+    out = runner(**inputs)
+    assert out["logits"].dtype == np.float32
+    np.testing.assert_allclose(out["logits"], expected, atol=1e-4)
