@@ -1,7 +1,9 @@
 """Pure-Python ELECTRA/BERT WordPiece tokenizer (HF `BertTokenizer`: BasicTokenizer + WordpieceTokenizer).
 
-It gives exactly the ids and offsets of `ElectraTokenizerFast` (the Rust `tokenizers`
-pipeline), character by character:
+It gives the ids and offsets of `ElectraTokenizerFast` (the Rust `tokenizers` pipeline),
+character by character, except where HF's slow tokenizer differs from its fast one and we follow
+it (category C characters removed, a truncated pair split as `truncate_sequences`, an empty
+`text_pair` kept; docs/tokenizers.md):
 1. special tokens (and `never_split` tokens) are split off the raw text, longest first;
 2. each other character is normalized on its own (`tokenizer_unicode.normalize_char`: clean,
    space around CJK, strip accents, lowercase) and remembers its position in the input;

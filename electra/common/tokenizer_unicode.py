@@ -1,8 +1,8 @@
 """Character classes of BERT's text normalization, as the `tokenizers` library defines them.
 
-The pure-Python `ElectraTokenizer` must give exactly what the Rust `tokenizers` library
-(`BertNormalizer` + `BertPreTokenizer`, used by `ElectraTokenizerFast`) gives, character for
-character. Their rules differ from HF's slow `BasicTokenizer` in small ways, which we follow:
+The pure-Python `ElectraTokenizer` gives what the Rust `tokenizers` library (`BertNormalizer` +
+`BertPreTokenizer`, used by `ElectraTokenizerFast`) gives, character for character, but for text
+cleaning. Their rules differ from HF's slow `BasicTokenizer` in small ways:
 
 - removed ("control"): here we follow HF's slow `BasicTokenizer`, not the Rust library: NUL,
   U+FFFD and every character of a category C (Cc, Cf, Cn unassigned, Co, Cs) except tab,
