@@ -9,6 +9,8 @@ Conventions shared with the PyTorch and TF backends:
   HF does (num_labels == 1 -> regression, integer labels -> single-label, float labels ->
   multi-label).
 - Question answering clamps positions to [0, L] and ignores index L (outside the input).
+  The model objects reject labels outside their range before any loss is computed
+  (`electra.common.validation.label_range`); inside a user's jit, through `check_ranges`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-
-IGNORE_INDEX = -100
+from electra.common.validation import IGNORE_INDEX
 
 
 def binary_cross_entropy_with_logits(logits: jax.Array, targets: jax.Array) -> jax.Array:

@@ -31,6 +31,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import export
 from jax.experimental import checkify
 
 from electra.common import validation
@@ -42,6 +43,14 @@ from electra.flax import prng
 
 def _is_concrete(x: Any) -> bool:
     return x is not None and not isinstance(x, jax.core.Tracer)
+
+
+def _shape(x: Any) -> tuple[int | None, ...] | None:
+    """The shape for `electra.common.validation`: a symbolic dimension (`jax.export` shape
+    polymorphism), whose comparisons with numbers JAX cannot decide, counts as unknown (None)."""
+    if x is None:
+        return None
+    return tuple(None if export.is_symbolic_dim(d) else d for d in jnp.shape(x))
 
 
 class ElectraPreTrainedModel:
@@ -159,9 +168,14 @@ class ElectraPreTrainedModel:
         return Path(directory)
 
     # ------------------------------------------------------------------ checks
-    def check_ranges(self, input_ids=None, token_type_ids=None, position_ids=None) -> None:
+    def check_ranges(self, input_ids=None, token_type_ids=None, position_ids=None, *, attention_mask=None,
+                     inputs_embeds=None, labels=None, start_positions=None, end_positions=None) -> None:
         """Range checks for traced inputs, as `jax.experimental.checkify` checks: call it
-        inside a function transformed by `checkify.checkify` (see the module docstring)."""
+        inside a function transformed by `checkify.checkify` (see the module docstring).
+        Labels (`labels`, QA's `start_positions`/`end_positions`) are checked against the
+        head's rule (`electra.common.validation.label_range`), which reads the input's
+        length and choices from `input_ids` or `inputs_embeds`, and the `attention_mask`
+        for replaced-token detection."""
         config = self.config
         for name, values, limit, limit_name in (
             ("input_ids", input_ids, config.vocab_size, "vocab_size"),
@@ -176,6 +190,32 @@ class ElectraPreTrainedModel:
                 f"{name} must lie in [0, {limit_name}={limit}), got values in [{{low}}, {{high}}]",
                 low=low, high=high,
             )
+        inputs = dict(input_ids=input_ids, inputs_embeds=inputs_embeds, labels=labels,
+                      start_positions=start_positions, end_positions=end_positions)
+        given = [name for name in ("labels", "start_positions", "end_positions") if inputs[name] is not None]
+        if given and input_ids is None and inputs_embeds is None:
+            raise ValueError(f"check_ranges reads the input's shape to check {given[0]}: pass input_ids or inputs_embeds too")
+        for name, values, rule in self._label_rules(inputs, given):
+            bad, value = _first_outside(jnp, values, rule, attention_mask)
+            checkify.check(~bad, rule.message(name, "{value}"), value=value)
+
+    def _label_rules(self, inputs: dict[str, Any], label_names) -> list[tuple[str, Any, validation.LabelRange]]:
+        """(name, values, allowed range) of each given label argument that has a range."""
+        source = inputs.get("input_ids")
+        shape = jnp.shape(source if source is not None else inputs.get("inputs_embeds"))  # (B, [C,] L[, E])
+        length = shape[2 if self.choices_axis else 1]
+        num_choices = shape[1] if self.choices_axis else None
+        rules = []
+        for name in label_names:
+            values = inputs.get(name)
+            if values is None:
+                continue
+            floating = not jnp.issubdtype(jnp.result_type(values), jnp.integer)
+            rule = validation.label_range(self.architecture, self.config, name, length=length,
+                                          num_choices=num_choices, float_labels=floating)
+            if rule is not None:
+                rules.append((name, values, rule))
+        return rules
 
     def _validate(self, inputs: dict[str, Any], label_names: tuple[str, ...]) -> None:
         config = self.config
@@ -186,25 +226,28 @@ class ElectraPreTrainedModel:
                 raise ValueError(f"{name} must hold integers, got dtype {jnp.result_type(value)}")
 
         def flat(x):  # multiple choice: (B, C, L) -> (B*C, L) for the checks
-            if x is None or not self.choices_axis:
-                return None if x is None else tuple(jnp.shape(x))
-            shape = tuple(jnp.shape(x))
-            if len(shape) < 2:
+            shape = _shape(x)
+            if shape is None or not self.choices_axis or len(shape) < 2:
                 return shape
-            return (shape[0] * shape[1], *shape[2:])
+            rows = None if None in shape[:2] else shape[0] * shape[1]
+            return (rows, *shape[2:])
 
         if self.choices_axis and ids is not None and jnp.ndim(ids) != 3:
             raise ValueError(f"input_ids must have shape (batch, choices, length), got shape {tuple(jnp.shape(ids))}")
         past = inputs.get("past_key_values")
         past_length = 0
         if past is not None:
-            past_length = past[0][0].shape[2]
+            past_length = _shape(past[0][0])[2]
+            new_length = _shape(ids if ids is not None else embeds)[1]
             if inputs.get("cache_index") is not None:  # fixed-size cache: the mask covers the buffer
-                past_length -= (ids if ids is not None else embeds).shape[1]
+                past_length = None if None in (past_length, new_length) else past_length - new_length
+        mask_shape = flat(inputs.get("attention_mask"))
+        if past_length is None and mask_shape:  # symbolic cache length: the mask's key length is unknown too
+            mask_shape = (*mask_shape[:-1], None)
         batch, length = validation.check_inputs(
-            config, input_ids=flat(ids), inputs_embeds=flat(embeds), attention_mask=flat(inputs.get("attention_mask")),
+            config, input_ids=flat(ids), inputs_embeds=flat(embeds), attention_mask=mask_shape,
             token_type_ids=flat(inputs.get("token_type_ids")), position_ids=flat(inputs.get("position_ids")),
-            past_length=past_length,
+            past_length=past_length or 0,
         )
         if past is not None and not config.is_decoder:
             raise ValueError("past_key_values needs a decoder (config.is_decoder=True)")
@@ -212,21 +255,19 @@ class ElectraPreTrainedModel:
         if encoder is not None:
             if not config.add_cross_attention:
                 raise ValueError("encoder_hidden_states needs a model built with config.add_cross_attention=True")
-            validation.check_labels("encoder_hidden_states", jnp.shape(encoder), (batch, None, config.hidden_size))
+            validation.check_labels("encoder_hidden_states", _shape(encoder), (batch, None, config.hidden_size))
             encoder_mask = inputs.get("encoder_attention_mask")
             if encoder_mask is not None:
-                validation.check_labels("encoder_attention_mask", jnp.shape(encoder_mask), jnp.shape(encoder)[:2])
-        head_mask = inputs.get("head_mask")
-        validation.check_head_mask(config, None if head_mask is None else jnp.shape(head_mask))
+                validation.check_labels("encoder_attention_mask", _shape(encoder_mask), _shape(encoder)[:2])
+        validation.check_head_mask(config, _shape(inputs.get("head_mask")))
         for name in label_names:
             labels = inputs.get(name)
             if labels is None:
                 continue
             floating = not jnp.issubdtype(jnp.result_type(labels), jnp.integer)
-            arch = self.architecture if name == "labels" else "ElectraForQuestionAnswering"
-            batch_for_labels = jnp.shape(ids if ids is not None else embeds)[0] if self.choices_axis else batch
-            expected = validation.label_shape(arch, config, batch_for_labels, length, float_labels=floating)
-            validation.check_labels(name, jnp.shape(labels), expected)
+            batch_for_labels = _shape(ids if ids is not None else embeds)[0] if self.choices_axis else batch
+            expected = validation.label_shape(self.architecture, config, batch_for_labels, length, float_labels=floating)
+            validation.check_labels(name, _shape(labels), expected)
         ranges = {}
         for name, key in (("input_ids", "ids"), ("token_type_ids", "types"), ("position_ids", "positions")):
             value = inputs.get(name)
@@ -234,6 +275,12 @@ class ElectraPreTrainedModel:
                 array = np.asarray(value)
                 ranges[key] = (int(array.min()), int(array.max()))
         validation.check_token_ranges(config, **ranges)
+        mask = inputs.get("attention_mask")
+        for name, values, rule in self._label_rules(inputs, label_names):
+            if _is_concrete(values) and (mask is None or not rule.attended_only or _is_concrete(mask)):
+                bad, value = _first_outside(np, np.asarray(values), rule, None if mask is None else np.asarray(mask))
+                if bad:
+                    raise ValueError(rule.message(name, value.item()))
 
     # ------------------------------------------------------------------ call
     label_names: tuple[str, ...] = ("labels",)
@@ -241,14 +288,17 @@ class ElectraPreTrainedModel:
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                  head_mask=None, inputs_embeds=None, *, params: dict | None = None,
                  dropout_rng: jax.Array | None = None, train: bool = False,
-                 output_attentions: bool = False, output_hidden_states: bool = False, **task_inputs):
+                 output_attentions: bool = False, output_hidden_states: bool = False,
+                 return_dict: bool | None = None, **task_inputs):
         """Run the model. Args (shapes as `ElectraModelModule`; multiple choice adds a choices
         axis C): `input_ids` (B, L), `attention_mask`, `token_type_ids`, `position_ids`,
         `head_mask` (N,) or (layers, N), `inputs_embeds` (B, L, E); the task's label and
         decoder keywords (`labels`, `start_positions`, `end_positions`, `encoder_hidden_states`,
         `encoder_attention_mask`, `past_key_values`, `cache_index`, `use_cache`);
         `params` (default `self.params`); `dropout_rng` (required when `train`).
-        Returns the task's output dataclass (a JAX pytree)."""
+        Returns the task's output dataclass (a JAX pytree); with `return_dict=False` the
+        tuple of its non-None fields, as HF's Flax models return (the loss first when labels
+        are given, as HF's PyTorch models: HF's Flax heads compute no loss)."""
         inputs = dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                       position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds, **task_inputs)
         self._validate(inputs, self.label_names)
@@ -257,10 +307,50 @@ class ElectraPreTrainedModel:
         # Same key data, same masks: only the random bits are computed faster (`prng`).
         rngs = {"dropout": prng.fast_key(dropout_rng)} if dropout_rng is not None else {}
         inputs = {k: v for k, v in inputs.items() if v is not None}
-        return self.module.apply(
+        out = self.module.apply(
             {"params": self.params if params is None else params}, **inputs, train=train,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, rngs=rngs,
         )
+        return out if return_dict is None or return_dict else out.to_tuple()
+
+    # ------------------------------------------------------------------ parameter dtypes
+    def to_bf16(self, params: dict, mask: Any = None) -> dict:
+        """`params` with its floating-point leaves cast to bfloat16 (a new tree; `self.params`
+        is untouched). `mask`: a tree of the same structure, True where a leaf is cast."""
+        return _cast_floating(params, jnp.bfloat16, mask)
+
+    def to_fp16(self, params: dict, mask: Any = None) -> dict:
+        """As `to_bf16`, to float16."""
+        return _cast_floating(params, jnp.float16, mask)
+
+    def to_fp32(self, params: dict, mask: Any = None) -> dict:
+        """As `to_bf16`, to float32."""
+        return _cast_floating(params, jnp.float32, mask)
+
+
+def _first_outside(xp, values, rule: validation.LabelRange, attention_mask):
+    """(whether any value breaks `rule`, the first that does) with `xp` = NumPy for concrete
+    labels or `jax.numpy` for traced ones, so both paths apply the same rule."""
+    bad = ~((values >= rule.low) & (values <= rule.high))
+    if rule.ignore is not None:
+        bad = bad & (values != rule.ignore)
+    if rule.attended_only and attention_mask is not None:
+        bad = bad & (attention_mask == 1)
+    bad, values = xp.reshape(bad, (-1,)), xp.reshape(values, (-1,))
+    return xp.any(bad), values[xp.argmax(bad)]
+
+
+def _cast_floating(params: dict, dtype, mask: Any) -> dict:
+    """HF `FlaxPreTrainedModel._cast_floating_to`: floating JAX arrays cast, other leaves
+    (integer arrays, NumPy arrays, abstract shapes) kept; with a mask, only where it is True."""
+    def cast(leaf, selected=True):
+        if selected and isinstance(leaf, jax.Array) and jnp.issubdtype(leaf.dtype, jnp.floating):
+            return leaf.astype(dtype)
+        return leaf
+
+    if mask is None:
+        return jax.tree_util.tree_map(cast, params)
+    return jax.tree_util.tree_map(cast, params, mask)
 
 
 def _is_abstract(params: dict) -> bool:

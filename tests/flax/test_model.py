@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import traverse_util
 import pytest
 
 import electra.flax as ef
@@ -323,3 +324,65 @@ def test_initialisation_equals_flax_init_on_real_inputs(architecture, changes):
     assert jax.tree_util.tree_structure(model.params) == jax.tree_util.tree_structure(reference)
     for got, want in zip(jax.tree_util.tree_leaves(model.params), jax.tree_util.tree_leaves(reference)):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+# Each class's tuple with labels, as HF's PyTorch models order it (HF's Flax heads take no labels).
+TUPLE_FIELDS = {
+    "ElectraModel": ("last_hidden_state", "hidden_states"),
+    "ElectraForPreTraining": ("loss", "logits", "hidden_states"),
+    "ElectraForMaskedLM": ("loss", "logits", "hidden_states"),
+    "ElectraForCausalLM": ("loss", "logits", "past_key_values", "hidden_states"),
+    "ElectraForSequenceClassification": ("loss", "logits", "hidden_states"),
+    "ElectraForMultipleChoice": ("loss", "logits", "hidden_states"),
+    "ElectraForTokenClassification": ("loss", "logits", "hidden_states"),
+    "ElectraForQuestionAnswering": ("loss", "start_logits", "end_logits", "hidden_states"),
+}
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_return_dict_false_gives_the_tuple_of_set_fields(architecture):
+    model = build(architecture)
+    ids = ids_for(architecture, model.config)
+    labels = {}
+    if architecture == "ElectraForQuestionAnswering":
+        labels = dict(start_positions=np.array([1, 2]), end_positions=np.array([3, 4]))
+    elif architecture in ("ElectraForSequenceClassification", "ElectraForMultipleChoice"):
+        labels = dict(labels=np.array([0, 2]))
+    elif architecture != "ElectraModel":
+        labels = dict(labels=ids % 2)
+    kwargs = dict(attention_mask=padding_mask(ids.shape), output_hidden_states=True)
+    if architecture == "ElectraForCausalLM":
+        kwargs["use_cache"] = True  # with labels the cache is off by default
+    out = model(ids, **labels, **kwargs)
+    tuple_out = model(ids, **labels, **kwargs, return_dict=False)
+    assert type(tuple_out) is tuple
+    expected = tuple(getattr(out, name) for name in TUPLE_FIELDS[architecture])
+    assert jax.tree_util.tree_structure(tuple_out) == jax.tree_util.tree_structure(expected)
+    for got, want in zip(jax.tree_util.tree_leaves(tuple_out), jax.tree_util.tree_leaves(expected)):
+        close(got, want)
+    no_labels = model(ids, return_dict=False)  # HF Flax's own case: the logits first
+    assert len(no_labels) == (2 if architecture in ("ElectraForQuestionAnswering", "ElectraForCausalLM") else 1)
+
+
+def test_params_cast_to_bf16_fp16_and_back_as_hf_does():
+    model = build("ElectraForSequenceClassification")
+    ids, mask = ids_for("ElectraForSequenceClassification", model.config), padding_mask()
+    half = model.to_bf16(model.params)
+    assert all(x.dtype == jnp.bfloat16 for x in jax.tree_util.tree_leaves(half))
+    assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(model.params))  # a new tree
+    logits = model(ids, attention_mask=mask, params=half).logits
+    assert logits.dtype == jnp.float32  # the compute dtype is the model's
+    close(logits, model(ids, attention_mask=mask).logits, atol=0.05)
+    back = model.to_fp32(half)
+    assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(back))
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b, np.float32)), back, half)
+    assert all(x.dtype == jnp.float16 for x in jax.tree_util.tree_leaves(model.to_fp16(model.params)))
+    # HF's docstring example: keep the LayerNorm parameters in float32.
+    mask_tree = traverse_util.unflatten_dict({path: "LayerNorm" not in path for path in traverse_util.flatten_dict(model.params)})
+    mixed = traverse_util.flatten_dict(model.to_bf16(model.params, mask_tree))
+    assert {path for path, x in mixed.items() if x.dtype == jnp.float32} == \
+        {path for path in mixed if "LayerNorm" in path} != set()
+    assert all(x.dtype == jnp.bfloat16 for path, x in mixed.items() if "LayerNorm" not in path)
+    # Non-float leaves are left alone.
+    tree = {"w": jnp.ones(2), "step": jnp.ones(2, jnp.int32)}
+    assert model.to_bf16(tree)["step"].dtype == jnp.int32

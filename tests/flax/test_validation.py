@@ -3,6 +3,8 @@ are checked whenever the inputs are concrete, and through `checkify` inside a us
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,3 +136,127 @@ def test_out_of_range_ids_inside_jit_are_caught_by_checkify(base_model):
         err.throw()
     # Without checkify, a jitted call trusts its ids (JAX clamps the gather): no error.
     jax.jit(lambda p, x: model(x, params=p).logits)(model.params, jnp.asarray(bad))
+
+
+# ----------------------------------------------------------------------------- label values
+@pytest.fixture(scope="module")
+def models():
+    """One tiny model per (architecture, config changes), built on first use."""
+    cache = {}
+
+    def get(architecture, **changes):
+        key = (architecture, repr(sorted(changes.items())))
+        if key not in cache:
+            if architecture == "ElectraForCausalLM":
+                changes = dict(changes, is_decoder=True)
+            cache[key] = ef.MODEL_CLASSES[architecture](tiny_config(**changes))
+        return cache[key]
+
+    return get
+
+
+def _padded_mask():
+    mask = np.ones((B, L), np.int32)
+    mask[1, -2:] = 0
+    return mask
+
+
+def _with(shape, value, fill=0, dtype=np.int32):
+    """An array of `fill` with `value` at the last position of the first row."""
+    array = np.full(shape, fill, dtype)
+    array[(0,) * (len(shape) - 1) + (-1,)] = value
+    return array
+
+
+# (architecture, config changes, label keywords, the bad argument, the expected message)
+BAD_LABELS = [
+    ("ElectraForSequenceClassification", {}, dict(labels=_with((B,), 5)), "labels",
+     r"labels must lie in [0, num_labels=3), or -100 (ignored), got 5"),
+    ("ElectraForSequenceClassification", {}, dict(labels=_with((B, 3), 1.5, dtype=np.float32)), "labels",
+     r"labels must lie in [0, 1] (multi-label targets), got 1.5"),
+    ("ElectraForMultipleChoice", {}, dict(labels=_with((B,), 3)), "labels",
+     r"labels must lie in [0, num_choices=3), or -100 (ignored), got 3"),
+    ("ElectraForTokenClassification", {}, dict(labels=_with((B, L), -1)), "labels",
+     r"labels must lie in [0, num_labels=3), or -100 (ignored), got -1"),
+    ("ElectraForMaskedLM", {}, dict(labels=_with((B, L), 99)), "labels",
+     r"labels must lie in [0, vocab_size=99), or -100 (ignored), got 99"),
+    ("ElectraForCausalLM", {}, dict(labels=_with((B, L), -3)), "labels",
+     r"labels must lie in [0, vocab_size=99), or -100 (ignored), got -3"),
+    ("ElectraForQuestionAnswering", {}, dict(start_positions=_with((B,), L + 1), end_positions=np.zeros(B, np.int32)),
+     "start_positions", rf"start_positions must lie in [0, {L}] ({L} = the sequence length: outside the input, ignored), got {L + 1}"),
+    ("ElectraForQuestionAnswering", {}, dict(start_positions=np.zeros(B, np.int32), end_positions=_with((B,), -100)),
+     "end_positions", rf"end_positions must lie in [0, {L}] ({L} = the sequence length: outside the input, ignored), got -100"),
+    ("ElectraForPreTraining", {}, dict(labels=_with((B, L), 2)), "labels",
+     r"labels must lie in [0, 1] (1 = replaced) at attended positions, got 2"),
+]
+# Values at the edge of each rule, all allowed.
+GOOD_LABELS = [
+    ("ElectraForSequenceClassification", {}, dict(labels=np.array([2, -100], np.int32))),
+    ("ElectraForSequenceClassification", {}, dict(labels=np.ones((B, 3), np.float32))),
+    ("ElectraForSequenceClassification", dict(id2label={0: "score"}), dict(labels=np.array([7.5, -3.0], np.float32))),
+    ("ElectraForMultipleChoice", {}, dict(labels=np.array([2, -100], np.int32))),
+    ("ElectraForTokenClassification", {}, dict(labels=_with((B, L), -100, fill=2))),
+    ("ElectraForMaskedLM", {}, dict(labels=_with((B, L), -100, fill=98))),
+    ("ElectraForCausalLM", {}, dict(labels=_with((B, L), 98, fill=-100))),
+    ("ElectraForQuestionAnswering", {}, dict(start_positions=np.array([0, L], np.int32), end_positions=np.array([L, 0], np.int32))),
+    ("ElectraForPreTraining", {}, dict(labels=_with((B, L), 1))),
+]
+
+
+def _checked_under_jit(model, inputs):
+    """The checkify error of `model.check_ranges(**inputs)` inside a jitted function (the
+    forward pass is left out: the id-range test above shows the checks beside one)."""
+    checked = jax.jit(checkify.checkify(lambda inputs: model.check_ranges(**inputs)))
+    err, _ = checked(inputs)
+    return err
+
+
+def _inputs(architecture, **labels):
+    shape = (B, 3, L) if architecture == "ElectraForMultipleChoice" else (B, L)
+    return dict(input_ids=ids(*shape), **labels)
+
+
+@pytest.mark.parametrize("architecture, changes, labels, name, message", BAD_LABELS,
+                         ids=[f"{c[0]}-{c[3]}-{i}" for i, c in enumerate(BAD_LABELS)])
+def test_out_of_range_labels_name_the_argument_and_the_range(models, architecture, changes, labels, name, message):
+    model = models(architecture, **changes)
+    with pytest.raises(ValueError, match=re.escape(message) + "$"):
+        model(**_inputs(architecture, **labels))
+    err = _checked_under_jit(model, _inputs(architecture, **labels))
+    with pytest.raises(checkify.JaxRuntimeError, match=re.escape(message)):
+        err.throw()
+
+
+@pytest.mark.parametrize("architecture, changes, labels", GOOD_LABELS,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(GOOD_LABELS)])
+def test_labels_at_the_edges_of_their_range_are_accepted(models, architecture, changes, labels):
+    model = models(architecture, **changes)
+    inputs = _inputs(architecture, **labels)
+    assert np.isfinite(float(model(**inputs).loss))
+    _checked_under_jit(model, inputs).throw()
+
+
+def test_replaced_token_labels_are_checked_at_attended_positions_only(models):
+    model = models("ElectraForPreTraining")
+    mask = _padded_mask()
+    labels = np.where(mask == 1, 1, 7).astype(np.int32)  # padding holds anything
+    model(ids(B, L), attention_mask=mask, labels=labels)
+    labels[1, 0] = 7
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 1\] \(1 = replaced\) at attended positions, got 7"):
+        model(ids(B, L), attention_mask=mask, labels=labels)
+
+    def loss(params, input_ids, mask, labels):
+        model.check_ranges(input_ids, attention_mask=mask, labels=labels)
+        return model(input_ids, attention_mask=mask, labels=labels, params=params).loss
+
+    checked = jax.jit(checkify.checkify(loss))
+    err, _ = checked(model.params, ids(B, L), mask, np.where(mask == 1, 0, 7).astype(np.int32))
+    err.throw()
+    err, _ = checked(model.params, ids(B, L), mask, labels)
+    with pytest.raises(checkify.JaxRuntimeError, match="got 7"):
+        err.throw()
+
+
+def test_label_checks_need_the_input_shape(models):
+    with pytest.raises(ValueError, match="input_ids or inputs_embeds"):
+        models("ElectraForQuestionAnswering").check_ranges(start_positions=np.zeros(B, np.int32))
