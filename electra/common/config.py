@@ -226,8 +226,10 @@ class ElectraConfig:
         accepted too, replacing `id2label`)."""
         if "label2id" in changes:
             changes["id2label"] = {i: label for label, i in changes.pop("label2id").items()}
-        if "num_labels" in changes:
-            changes["id2label"] = {i: f"LABEL_{i}" for i in range(changes.pop("num_labels"))}
+        if "num_labels" in changes:  # as HF's setter: a new count renames, the same count keeps the names
+            num_labels = changes.pop("num_labels")
+            if num_labels != len(changes.get("id2label", self.id2label)):
+                changes["id2label"] = {i: f"LABEL_{i}" for i in range(num_labels)}
         return dataclasses.replace(self, **changes, num_labels=None, label2id=None)
 
     # ----------------------------------------------------------------- dict / json

@@ -23,7 +23,8 @@ class ModelOutput:
     """Base of every output: a dataclass that also reads like a mapping of its non-None fields."""
 
     def keys(self) -> list[str]:
-        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+        fields = [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+        return fields + list(self.__dict__.get("_added", ()))
 
     def items(self) -> list[tuple[str, Any]]:
         return [(k, getattr(self, k)) for k in self.keys()]
@@ -41,8 +42,17 @@ class ModelOutput:
         if isinstance(key, str):
             if key not in self.keys():
                 raise KeyError(f"{type(self).__name__} has no field {key!r} set; set fields: {self.keys()}")
-            return getattr(self, key)
+            return self.__dict__["_added"][key] if key in self.__dict__.get("_added", ()) else getattr(self, key)
         return self.to_tuple()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Set a field by name, as HF's dict-based outputs allow. Another key (transformers'
+        fill-mask pipeline adds `input_ids`) is kept beside the fields, read by key only; it
+        takes no part in equality or in the frameworks' tree utilities."""
+        if key in {f.name for f in dataclasses.fields(self)}:
+            setattr(self, key, value)
+        else:
+            self.__dict__.setdefault("_added", {})[key] = value
 
     def __contains__(self, key: str) -> bool:
         return key in self.keys()

@@ -56,7 +56,8 @@ class _ElectraTaskModel(ElectraPreTrainedModel):
                 validation.check_labels(name, tuple(value.shape), expected)
         return self.electra(
             input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states, check_inputs=False, **decoder,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+            check_inputs=False, **decoder,
         )
 
 
@@ -69,13 +70,14 @@ class ElectraForPreTraining(_ElectraTaskModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False) -> ElectraForPreTrainingOutput:
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None) -> ElectraForPreTrainingOutput | tuple:
         """labels: (B, L) 1 = replaced, 0 = original. Returns logits (B, L)."""
         out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                              {"labels": labels}, output_attentions, output_hidden_states)
         logits = self.discriminator_predictions(out.last_hidden_state)
         loss = None if labels is None else losses.replaced_token_detection_loss(logits, labels, attention_mask)
-        return ElectraForPreTrainingOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        output = ElectraForPreTrainingOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return self._output(output, return_dict)
 
 
 class _ElectraLMModel(_ElectraTaskModel):
@@ -95,13 +97,14 @@ class ElectraForMaskedLM(_ElectraLMModel):
     """Generator: vocabulary logits at every position."""
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False) -> MaskedLMOutput:
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None) -> MaskedLMOutput | tuple:
         """labels: (B, L) token ids, -100 where no prediction is scored. Returns logits (B, L, V)."""
         out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                              {"labels": labels}, output_attentions, output_hidden_states)
         logits = self._logits(out.last_hidden_state)
         loss = None if labels is None else losses.masked_lm_loss(logits, labels)
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return self._output(output, return_dict)
 
 
 class ElectraForCausalLM(_ElectraLMModel):
@@ -113,8 +116,8 @@ class ElectraForCausalLM(_ElectraLMModel):
         super().__init__(config)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False,
-                encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None, use_cache=None) -> CausalLMOutput:
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None,
+                encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None, use_cache=None) -> CausalLMOutput | tuple:
         """labels: (B, L), the input ids themselves (shifted inside); -100 ignored.
         Returns logits (B, L, V) and, with `use_cache` (default `config.use_cache`
         without labels), `past_key_values` for the next call."""
@@ -126,8 +129,9 @@ class ElectraForCausalLM(_ElectraLMModel):
                              past_key_values=past_key_values, use_cache=use_cache)
         logits = self._logits(out.last_hidden_state)
         loss = None if labels is None else losses.causal_lm_loss(logits, labels)
-        return CausalLMOutput(loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
-                              attentions=out.attentions, cross_attentions=out.cross_attentions)
+        output = CausalLMOutput(loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
+                                attentions=out.attentions, cross_attentions=out.cross_attentions)
+        return self._output(output, return_dict)
 
     def generate(self, input_ids: torch.Tensor, **kwargs) -> torch.Tensor:
         """Greedy or sampled continuation; see `electra.pt.generation.generate`."""
@@ -145,14 +149,15 @@ class ElectraForSequenceClassification(_ElectraTaskModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False) -> SequenceClassifierOutput:
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None) -> SequenceClassifierOutput | tuple:
         """labels: (B,) class ids or targets, or (B, num_labels) floats for multi-label.
         Returns logits (B, num_labels)."""
         out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                              {"labels": labels}, output_attentions, output_hidden_states)
         logits = self.classifier(out.last_hidden_state)
         loss = None if labels is None else losses.sequence_classification_loss(logits, labels, self.config.problem_type)
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        output = SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return self._output(output, return_dict)
 
 
 class ElectraForMultipleChoice(_ElectraTaskModel):
@@ -165,8 +170,8 @@ class ElectraForMultipleChoice(_ElectraTaskModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False,
-                cls_index=None) -> MultipleChoiceModelOutput:
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None,
+                cls_index=None) -> MultipleChoiceModelOutput | tuple:
         """Args: input_ids (B, C, L) or inputs_embeds (B, C, L, E); the other inputs (B, C, L);
         labels (B,) the right choice; cls_index (B, C) token read by summary_type "cls_index".
         Returns logits (B, C)."""
@@ -191,7 +196,8 @@ class ElectraForMultipleChoice(_ElectraTaskModel):
         summary = self.sequence_summary(out.last_hidden_state, None if cls_index is None else cls_index.reshape(-1))
         logits = self.classifier(summary).view(-1, C)  # (B, C)
         loss = None if labels is None else losses.multiple_choice_loss(logits, labels)
-        return MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        output = MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return self._output(output, return_dict)
 
 
 class ElectraForTokenClassification(_ElectraTaskModel):
@@ -204,13 +210,14 @@ class ElectraForTokenClassification(_ElectraTaskModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False) -> TokenClassifierOutput:
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None, return_dict=None) -> TokenClassifierOutput | tuple:
         """labels: (B, L) label ids, -100 ignored. Returns logits (B, L, num_labels)."""
         out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                              {"labels": labels}, output_attentions, output_hidden_states)
         logits = self.classifier(self.dropout(out.last_hidden_state))
         loss = None if labels is None else losses.token_classification_loss(logits, labels)
-        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        output = TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
+        return self._output(output, return_dict)
 
 
 class ElectraForQuestionAnswering(_ElectraTaskModel):
@@ -222,8 +229,8 @@ class ElectraForQuestionAnswering(_ElectraTaskModel):
         self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=False,
-                output_hidden_states=False) -> QuestionAnsweringModelOutput:
+                inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None) -> QuestionAnsweringModelOutput | tuple:
         """start_positions, end_positions: (B,) token indices (out-of-range ones are ignored).
         Returns start_logits and end_logits (B, L)."""
         if start_positions is not None and start_positions.dim() == 2 and start_positions.shape[1] == 1:
@@ -239,5 +246,6 @@ class ElectraForQuestionAnswering(_ElectraTaskModel):
         loss = None
         if start_positions is not None:
             loss = losses.question_answering_loss(start_logits, end_logits, start_positions, end_positions)
-        return QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
-                                            hidden_states=out.hidden_states, attentions=out.attentions)
+        output = QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                              hidden_states=out.hidden_states, attentions=out.attentions)
+        return self._output(output, return_dict)
