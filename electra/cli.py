@@ -7,6 +7,7 @@ fix (bad paths, bad sizes, an output folder holding another run) print one line 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -34,14 +35,16 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-steps", type=int, default=None, help="linear warmup steps (default: 10%% of --steps, at most 10000)")
     p.add_argument("--mask-prob", type=float, default=0.15, help="fraction of tokens masked for the generator (default: 0.15)")
     p.add_argument("--disc-weight", type=float, default=50.0, help="weight of the discriminator loss (default: 50)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the initialisation, data order, masking, sampling and dropout (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/electra-pretrain"), help="output directory (default: runs/electra-pretrain)")
     p.add_argument("--vocab", type=Path, help="a WordPiece vocab.txt; without it one is trained on the corpus first")
     p.add_argument("--vocab-size", type=int, default=8000, help="size of the vocab trained when --vocab is not given (default: 8000)")
     p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default: 200)")
-    p.add_argument("--eval-batches", type=int, default=8, help="held-out batches for the final evaluation (default: 8)")
+    p.add_argument("--eval-batches", type=int, default=8, help="held-out batches scored at every checkpoint (default: 8)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (a line per checkpoint instead)")
+    p.add_argument("--overwrite", action="store_true", help="start over in an --out that holds a run (the old run is deleted)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (a line per checkpoint instead; also the default when the output is not a terminal)")
+    p.add_argument("--verbose", action="store_true", help="let the framework's own log messages through (TensorFlow's start-up notices)")
     p.add_argument(
         "--data-parallel", action="store_true",
         help="split each batch over workers: pt under torchrun (gloo on CPU, NCCL on GPU); flax over every JAX device "
@@ -57,8 +60,13 @@ def _detect_parser(sub: argparse._SubParsersAction) -> None:
         "probability that it was replaced (the ELECTRA demo).",
     )
     p.add_argument("--model", type=Path, required=True, help="a discriminator directory (config.json, weights, tokenizer files)")
-    p.add_argument("--backend", choices=BACKENDS, default="pt")
+    p.add_argument("--backend", choices=BACKENDS, default="pt", help="framework to run the model with (default: pt)")
     p.add_argument("--tokenizer", type=Path, help="tokenizer directory (default: --model)")
+    p.add_argument("--replace", action="store_true",
+                   help="first replace one word of each text by another word of the vocabulary (drawn with --seed), "
+                   "then check it: the demo of the method on any sentence")
+    p.add_argument("--seed", type=int, default=0, help="draws the word --replace changes and its replacement (default: 0)")
+    p.add_argument("--verbose", action="store_true", help="let the framework's own log messages through (TensorFlow's start-up notices)")
     p.add_argument("text", nargs="+", help="text to check; several arguments are checked one by one")
 
 
@@ -70,8 +78,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_frameworks(backend: str) -> None:
+    """Keep TensorFlow's C++ start-up lines (CUDA-driver and CPU-feature notices, `failed
+    call to cuInit` on a machine without a GPU) out of the command's output: the log level
+    hides those written after TensorFlow's logging starts, and the ones written while it
+    is imported (before its log level applies) go to /dev/null. A level the user set wins."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if backend != "tf" or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            except ImportError:
+                pass  # reported by the command itself, with the extra to install
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        quiet_frameworks(args.backend)
     try:
         if args.command == "pretrain":
             from electra.pretrain import run_pretraining

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -63,49 +64,99 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def prepare_output(out: Path, settings: dict[str, Any], resume: bool) -> None:
-    """Create `out`, or check that it holds this same run when resuming. Nothing is overwritten."""
+BACKEND_PACKAGES = {"pt": ("torch", "torch"), "tf": ("tensorflow", "tf"), "flax": ("jax", "flax")}
+
+
+def check_backend(backend: str) -> None:
+    """Refuse a backend whose framework is not installed, naming the extra that installs it."""
+    import importlib.util
+
+    module, extra = BACKEND_PACKAGES[backend]
+    if importlib.util.find_spec(module) is None:
+        raise ValueError(f"--backend {backend} needs {module}, which is not installed: pip install 'electra[{extra}]'")
+
+
+def check_output(out: Path, settings: dict[str, Any], resume: bool, overwrite: bool) -> None:
+    """Check that `out` can take this run; writes nothing. Each refusal names the way on."""
     run_file = out / "run.json"
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite starts it over: pass one of them")
     if resume:
         if not run_file.is_file():
-            raise FileNotFoundError(f"--resume: {out} holds no run (no run.json)")
+            raise ValueError(f"--resume: {out} holds no run to continue; run the same command without --resume to start one")
         previous = json.loads(run_file.read_text())
-        changed = {k for k in settings if previous.get(k) != settings[k]}
+        changed = sorted(k for k in settings if previous.get(k) != settings[k])
         if changed:
-            raise ValueError(f"--resume: {out} holds a different run (settings differ: {', '.join(sorted(changed))})")
+            differences = "; ".join(f"{k} is {previous.get(k)!r} there, {settings[k]!r} now" for k in changed)
+            raise ValueError(f"--resume: {out} holds a different run ({differences}); resume it with its own settings, "
+                             f"or add --overwrite (without --resume) to start this one over in {out}")
         return
-    if out.exists() and any(out.iterdir()):
-        what = "a run" if run_file.is_file() else "other files"
-        raise FileExistsError(f"output directory {out} already holds {what}; pass --resume to continue it or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_file, json.dumps(settings, indent=2) + "\n")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not run_file.is_file():
+        raise ValueError(f"--out {out} holds files that are not an electra run; choose another --out (an empty or new folder)")
+    if not overwrite:
+        raise ValueError(f"--out {out} already holds a run: add --resume to continue it, --overwrite to start it over, "
+                         f"or choose another --out")
 
 
-def load_tokenizer(out: Path, settings: dict[str, Any], corpus_files: list[Path]):
-    """The run's tokenizer: the given vocab, or a WordPiece vocab trained on the corpus (once)."""
+def start_output(out: Path, settings: dict[str, Any], tokenizer, overwrite: bool) -> None:
+    """Write the run's folder once everything it needs has been checked: `run.json` and
+    `tokenizer/`, written beside `out` and renamed into place, so a crash leaves `out` as it
+    was (with --overwrite, the run that was there is removed only after the swap)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging, old = out.with_name(f".{out.name}.starting"), out.with_name(f".{out.name}.replaced")
+    for leftover in (staging, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging.mkdir()
+    tokenizer.save_pretrained(staging / "tokenizer")
+    atomic_write_text(staging / "run.json", json.dumps(settings, indent=2) + "\n")
+    if out.exists():
+        if overwrite:
+            os.replace(out, old)
+        else:
+            out.rmdir()  # empty: check_output refused anything else
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def new_tokenizer(settings: dict[str, Any], corpus_files: list[Path]):
+    """The tokenizer of a new run: the given --vocab, or a WordPiece vocab trained on the
+    corpus in a temporary folder (nothing is written to --out before the run starts)."""
+    import tempfile
+
     from electra.common.tokenizer_fast import ElectraTokenizerFast, train_wordpiece
 
-    directory = out / "tokenizer"
-    if not (directory / "vocab.txt").is_file():
-        if settings["vocab"]:
-            tokenizer = ElectraTokenizerFast(vocab_file=settings["vocab"])
-        else:
-            print(f"training a WordPiece vocab of {settings['vocab_size']} tokens on the corpus ...", flush=True)
-            vocab_file = train_wordpiece(corpus_files, settings["vocab_size"], out_dir=out / "tokenizer-train")
-            tokenizer = ElectraTokenizerFast(vocab_file=vocab_file)
-        tokenizer.save_pretrained(directory)
-        shutil.rmtree(out / "tokenizer-train", ignore_errors=True)
-    return ElectraTokenizerFast.from_pretrained(directory)
+    if settings["vocab"]:
+        return ElectraTokenizerFast(vocab_file=settings["vocab"])
+    print(f"training a WordPiece vocab of {settings['vocab_size']} tokens on the corpus ...", flush=True)
+    with tempfile.TemporaryDirectory(prefix="electra-vocab-") as directory:
+        return ElectraTokenizerFast(vocab_file=train_wordpiece(corpus_files, settings["vocab_size"], out_dir=directory))
 
 
-def model_configs(settings: dict[str, Any], vocab_size: int) -> tuple[ElectraConfig, ElectraConfig]:
-    """Discriminator and generator configs for the run, with the tokenizer's vocabulary."""
+def run_tokenizer(out: Path):
+    """The tokenizer a started run wrote into `out/tokenizer`."""
+    from electra.common.tokenizer_fast import ElectraTokenizerFast
+
+    return ElectraTokenizerFast.from_pretrained(out / "tokenizer")
+
+
+def base_config(settings: dict[str, Any]) -> ElectraConfig:
+    """The discriminator's config before the vocabulary is known; --seq-len checked against it."""
     if settings["config"]:
-        disc = ElectraConfig.from_pretrained(settings["config"]).replace(vocab_size=vocab_size)
+        disc = ElectraConfig.from_pretrained(settings["config"])
     else:
-        disc = preset_config(settings["preset"], vocab_size=vocab_size)
+        disc = preset_config(settings["preset"])
     if settings["seq_len"] > disc.max_position_embeddings:
-        raise ValueError(f"--seq-len {settings['seq_len']} exceeds the model's max_position_embeddings={disc.max_position_embeddings}")
+        source = f"--config {settings['config']}" if settings["config"] else f"--preset {settings['preset']}"
+        raise ValueError(f"--seq-len {settings['seq_len']} is longer than the {disc.max_position_embeddings} positions of "
+                         f"{source}: pass --seq-len {disc.max_position_embeddings} or less")
+    return disc
+
+
+def model_configs(base: ElectraConfig, settings: dict[str, Any], vocab_size: int) -> tuple[ElectraConfig, ElectraConfig]:
+    """Discriminator and generator configs for the run, with the tokenizer's vocabulary."""
+    disc = base.replace(vocab_size=vocab_size)
     return disc, generator_config(disc, settings["generator_fraction"])
 
 
@@ -134,6 +185,43 @@ def max_predictions(settings: dict[str, Any]) -> int:
     """The most positions masked in one sequence: the masking's cap, which every trainer is given
     (the Flax trainer's K, so its steps compile once)."""
     return max(1, default_max_predictions(settings["mask_prob"], settings["seq_len"]))
+
+
+def heldout_batches(corpus, data_args: dict[str, Any], count: int, settings: dict[str, Any]) -> list[dict[str, np.ndarray]]:
+    """The first `count` held-out batches; a corpus without one is refused with what to change."""
+    from electra.common.batches import PretrainingBatches
+
+    heldout = []
+    try:
+        for batch in PretrainingBatches(corpus, split="eval", **data_args):
+            heldout.append(model_inputs(batch))
+            if len(heldout) == count:
+                break
+    except ValueError as err:
+        if "corpus too small" not in str(err):
+            raise
+    if not heldout:
+        raise ValueError(corpus_too_small("held-out", corpus, settings))
+    return heldout
+
+
+def check_corpus_size(train, settings: dict[str, Any]) -> None:
+    """Refuse a corpus without one training batch; the reader is left at its start."""
+    state = train.state_dict()
+    try:
+        next(train)
+    except ValueError as err:
+        if "corpus too small" not in str(err):
+            raise
+        raise ValueError(corpus_too_small("training", train.corpus, settings)) from None
+    train.load_state_dict(state)
+
+
+def corpus_too_small(split: str, corpus, settings: dict[str, Any]) -> str:
+    sources = ", ".join(str(source) for source in corpus.sources)
+    return (f"the corpus ({sources}) is too small for one {split} batch of {settings['batch_size']} sequences of "
+            f"{settings['seq_len']} tokens (one document in 20 is held out): give more text with --corpus, "
+            f"or lower --batch-size or --seq-len")
 
 
 def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings: dict[str, Any], trainer_args: dict[str, Any] | None = None):
@@ -260,15 +348,18 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
 
     settings = run_settings(args)
     out = Path(args.out)
-    parallel = workers(settings["backend"], getattr(args, "data_parallel", False))
+    overwrite = getattr(args, "overwrite", False)
+    check_backend(settings["backend"])
+    base = base_config(settings)
     corpus = Corpus(settings["corpus"] if settings["corpus"] else [default_corpus()])
-    if parallel.is_chief:  # the chief writes run.json and the tokenizer; the others read them
-        prepare_output(out, settings, args.resume)
-        tokenizer = load_tokenizer(out, settings, list(corpus.files))
-    parallel.barrier()
-    if not parallel.is_chief:
-        tokenizer = load_tokenizer(out, settings, list(corpus.files))
-    disc_config, gen_config = model_configs(settings, tokenizer.vocab_size)
+    parallel = workers(settings["backend"], getattr(args, "data_parallel", False))
+    if parallel.is_chief:
+        check_output(out, settings, args.resume, overwrite)
+        tokenizer = run_tokenizer(out) if args.resume else new_tokenizer(settings, list(corpus.files))
+    else:  # the others read the tokenizer the chief writes
+        parallel.barrier()
+        tokenizer = run_tokenizer(out)
+    disc_config, gen_config = model_configs(base, settings, tokenizer.vocab_size)
     data_args = dict(
         tokenize_batch=tokenizer.encode_batch_ids,
         cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id,
@@ -277,13 +368,12 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
         mask_prob=settings["mask_prob"], max_predictions=max_predictions(settings),
     )
     train = PretrainingBatches(corpus, split="train", **data_args)
-    heldout = []
-    for batch in PretrainingBatches(corpus, split="eval", **data_args):
-        heldout.append(model_inputs(batch))
-        if len(heldout) == args.eval_batches:
-            break
-    if not heldout:
-        raise ValueError(f"corpus too small for one held-out batch of {settings['batch_size']} sequences")
+    heldout = heldout_batches(corpus, data_args, args.eval_batches, settings)
+    check_corpus_size(train, settings)
+    if parallel.is_chief:  # everything is checked: the run starts here
+        if not args.resume:
+            start_output(out, settings, tokenizer, overwrite)
+        parallel.barrier()
     trainer = make_trainer(settings["backend"], disc_config, gen_config, settings, parallel.trainer_args)
     chief = parallel.is_chief
 
@@ -302,7 +392,7 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     total = settings["steps"]
     tokens_per_step = settings["batch_size"] * settings["seq_len"]
     bar = None
-    if chief and not args.no_progress:
+    if chief and not args.no_progress and sys.stderr.isatty():  # in a log file: a line per checkpoint instead
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)

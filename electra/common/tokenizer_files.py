@@ -4,14 +4,14 @@ A tokenizer folder holds `vocab.txt` (one token per line, the line number is the
 `tokenizer_config.json` (options and special tokens), `special_tokens_map.json` and
 `tokenizer.json` (the `tokenizers` library's pipeline: BertNormalizer, BertPreTokenizer,
 WordPiece model, TemplateProcessing, WordPiece decoder). Reading checks the content and
-raises ValueError naming the file and the problem; writing is atomic (a temporary file in
-the same folder, then `os.replace`).
+raises ValueError naming the file and the problem; writing is atomic
+(`electra.common.files.atomic_open`: a temporary file in the same folder, then `os.replace`).
 """
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from electra.common.files import atomic_open
 
 VOCAB_FILE = "vocab.txt"
 CONFIG_FILE = "tokenizer_config.json"
@@ -98,15 +98,9 @@ def read_json(path: Path) -> dict:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` (UTF-8) to `path` through a temporary file and `os.replace`."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    """Write `text` (UTF-8, "\\n" line ends) to `path` atomically (`electra.common.files`)."""
+    with atomic_open(path, "w", encoding="utf-8", newline="\n") as stream:
+        stream.write(text)
 
 
 def write_json_atomic(path: Path, data: dict, sort_keys: bool = True) -> None:
