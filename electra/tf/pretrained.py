@@ -13,6 +13,15 @@ Training with `model.fit`: put the labels in the input dict (`{"input_ids": ...,
 "labels": ...}`) and compile without a loss: the head's own loss (`losses.py`) is used.
 Or pass labels as `y` with `compile(loss=...)`: the Keras loss then sees the logits
 (`start_logits`, `end_logits` for question answering). Compiled metrics see the logits too.
+`model.predict` returns NumPy arrays: the logits, a dict of `start_logits` / `end_logits`
+for question answering, `last_hidden_state` for `ElectraModel`.
+
+Keras' own saving keeps every variable: `model.save("x.keras")` and
+`keras.models.load_model` (the classes are registered, no `custom_objects`),
+`save_weights` / `load_weights`, `keras.callbacks.ModelCheckpoint`, `tf.train.Checkpoint`.
+Serving: `export` (SavedModel, or a `.tflite` file with fixed shapes) and
+`tf.saved_model.save(model, path)` (the loaded object is callable and has `serve` and the
+`serving_default` signature).
 """
 
 from __future__ import annotations
