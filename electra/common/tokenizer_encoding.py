@@ -51,6 +51,13 @@ class BatchEncoding(dict):
         except KeyError:
             raise AttributeError(name) from None
 
+    def __getitem__(self, key):
+        """A column by name, or (an int) one row as a `tokenizers.Encoding`-like `RowEncoding`,
+        as HF's fast `BatchEncoding` gives (its question-answering pipeline reads rows so)."""
+        if isinstance(key, int):
+            return RowEncoding(self, key)
+        return super().__getitem__(key)
+
     def _row_details(self, batch_index: int) -> tuple[list, list]:
         if self._details is None:
             raise ValueError("this BatchEncoding was not made by a tokenizer call: it has no word or token details")
@@ -71,6 +78,73 @@ class BatchEncoding(dict):
     def sequence_ids(self, batch_index: int = 0) -> list:
         """Per token of row `batch_index`: 0 for the first text, 1 for the second, None for special and padding."""
         return list(self._row_details(batch_index)[1])
+
+
+class RowEncoding:
+    """Row `row` of a `BatchEncoding`, read through the part of `tokenizers.Encoding`'s API
+    that HF's pipelines use: `ids`, `tokens`, `offsets`, `word_ids`, `sequence_ids`,
+    `token_to_word`, `token_to_sequence`, `word_to_tokens` and `word_to_chars`."""
+
+    def __init__(self, batch: BatchEncoding, row: int):
+        rows = len(batch["input_ids"])
+        if not -rows <= row < rows:
+            raise IndexError(f"row {row} of a BatchEncoding of {rows} rows")
+        self._batch, self._row = batch, row % rows
+
+    def _column(self, name: str) -> list:
+        if name not in self._batch:
+            raise ValueError(f"the encoding has no {name!r}" + (" (pass return_offsets_mapping=True)" if name == "offset_mapping" else ""))
+        return np.asarray(self._batch[name][self._row]).tolist()
+
+    @property
+    def ids(self) -> list[int]:
+        return self._column("input_ids")
+
+    @property
+    def type_ids(self) -> list[int]:
+        return self._column("token_type_ids")
+
+    @property
+    def attention_mask(self) -> list[int]:
+        return self._column("attention_mask")
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        return [tuple(span) for span in self._column("offset_mapping")]
+
+    @property
+    def tokens(self) -> list[str]:
+        return self._batch.tokens(self._row)
+
+    @property
+    def word_ids(self) -> list:
+        return self._batch.word_ids(self._row)
+
+    @property
+    def sequence_ids(self) -> list:
+        return self._batch.sequence_ids(self._row)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def token_to_word(self, token: int) -> int | None:
+        return self.word_ids[token]
+
+    def token_to_sequence(self, token: int) -> int | None:
+        return self.sequence_ids[token]
+
+    def word_to_tokens(self, word: int, sequence_index: int = 0) -> tuple[int, int] | None:
+        """(first token, last token + 1) of the word, or None."""
+        hits = [i for i, (w, s) in enumerate(zip(self.word_ids, self.sequence_ids)) if w == word and s == sequence_index]
+        return (hits[0], hits[-1] + 1) if hits else None
+
+    def word_to_chars(self, word: int, sequence_index: int = 0) -> tuple[int, int] | None:
+        """(start, end) characters of the word in its text, or None."""
+        span = self.word_to_tokens(word, sequence_index)
+        if span is None:
+            return None
+        offsets = self.offsets
+        return offsets[span[0]][0], offsets[span[1] - 1][1]
 
 
 @dataclass

@@ -269,3 +269,26 @@ def test_empty_text_pair(vocab_file, hf):
         tokenizer = cls(vocab_file=vocab_file)
         assert tokenizer("a", "")["input_ids"] == hf[cls]("a", "")["input_ids"] == single, cls.__name__
         assert tokenizer(["a"], [""])["input_ids"] == hf[cls](["a"], [""])["input_ids"] == [[2, VOCAB.index("a"), 3, 3]]
+
+
+@pytest.mark.parametrize("cls", TOKENIZERS)
+def test_a_row_reads_as_hf_fast_encoding(cls, vocab_file, hf):
+    """`encoding[i]` gives what HF's pipelines read of a `tokenizers.Encoding` (the QA pipeline)."""
+    args = dict(text=["the cat sat on the mat"], text_pair=["hello world, one two three four five six"],
+                truncation="only_second", max_length=12, stride=2, return_overflowing_tokens=True,
+                return_offsets_mapping=True)
+    ours, theirs = cls(vocab_file=str(vocab_file))(**args), hf[ElectraTokenizerFast](**args)
+    assert len(ours["input_ids"]) == len(theirs["input_ids"]) > 1
+    for row in range(len(theirs["input_ids"])):
+        mine, want = ours[row], theirs[row]
+        assert (mine.ids, mine.tokens, mine.offsets, mine.word_ids, mine.sequence_ids) == (
+            want.ids, want.tokens, want.offsets, want.word_ids, want.sequence_ids)
+        for token in range(len(want.ids)):
+            assert mine.token_to_word(token) == want.token_to_word(token)
+            assert mine.token_to_sequence(token) == want.token_to_sequence(token)
+        for word in range(8):
+            for sequence in (0, 1):
+                assert mine.word_to_chars(word, sequence) == want.word_to_chars(word, sequence), (row, word, sequence)
+                assert mine.word_to_tokens(word, sequence) == want.word_to_tokens(word, sequence), (row, word, sequence)
+    with pytest.raises(IndexError, match="row 9 of a BatchEncoding of"):
+        ours[9]

@@ -261,11 +261,7 @@ def assert_same_result(mine, theirs):
 
 @pytest.mark.parametrize("tokenizer", ["ours", "hf"])
 @pytest.mark.parametrize("task", list(PIPELINES))
-def test_pipeline_matches_hf(task, tokenizer, tokenizers, request):
-    if task == "question-answering" and tokenizer == "ours":
-        # The QA pipeline reads each span's `tokenizers.Encoding` as `encoded[i]`, which our
-        # BatchEncoding does not give yet (a tokenizer matter, not a model one).
-        request.applymarker(pytest.mark.xfail(raises=KeyError, strict=True, reason="BatchEncoding[int] -> Encoding"))
+def test_pipeline_matches_hf(task, tokenizer, tokenizers):
     architecture, args, kwargs = PIPELINES[task]
     config = config_for(architecture)
     mine, theirs = both(architecture, config)
