@@ -66,10 +66,10 @@ def generate(
     for _ in range(max_new_tokens):
         if use_cache:
             step_ids = tokens if past is None else tokens[:, -1:]
-            out = model(step_ids, attention_mask=mask, past_key_values=past, use_cache=True)
+            out = model(step_ids, attention_mask=mask, past_key_values=past, use_cache=True, return_dict=True)
             past = out.past_key_values
         else:
-            out = model(tokens, attention_mask=mask, use_cache=False)
+            out = model(tokens, attention_mask=mask, use_cache=False, return_dict=True)
         logits = out.logits[:, -1].float()  # (B, V)
         if do_sample:
             probs = torch.softmax(filter_logits(logits, temperature, top_k, top_p), dim=-1)

@@ -96,7 +96,7 @@ class ElectraPretrainer(nn.Module):
             `replaced` (B, L); `generator_logits` is (M, V) over the M masked positions.
         """
         chosen = mlm_labels != IGNORE_INDEX  # (B, L)
-        hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids).last_hidden_state  # (B, L, Hg)
+        hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids, return_dict=True).last_hidden_state  # (B, L, Hg)
         gen_logits = self.generator.generator_lm_head(self.generator.generator_predictions(hidden[chosen]))  # (M, V)
         targets = mlm_labels[chosen]  # (M,)
         num_masked, num_valid = normalizers if normalizers is not None else (None, None)
@@ -111,7 +111,7 @@ class ElectraPretrainer(nn.Module):
             sampled_ids = input_ids.masked_scatter(chosen, sampled.to(input_ids.dtype))
             replaced = (sampled_ids != input_ids).long()  # (B, L)
 
-        disc = self.discriminator(sampled_ids, attention_mask, token_type_ids)
+        disc = self.discriminator(sampled_ids, attention_mask, token_type_ids, return_dict=True)
         disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, attention_mask, num_valid)
         loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc_loss
 

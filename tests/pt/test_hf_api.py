@@ -315,3 +315,25 @@ def test_trainer_trains_saves_reloads_evaluates(architecture, tmp_path):
     np.testing.assert_allclose(prediction.predictions, direct.logits.numpy(), atol=1e-5)
     unlabelled = trainer.predict([{"input_ids": d["input_ids"]} for d in data[:4]])
     np.testing.assert_allclose(unlabelled.predictions, direct.logits.numpy(), atol=1e-5)
+
+
+def test_generate_and_the_pretrainer_work_when_the_config_asks_for_tuples():
+    """`config.return_dict = False` changes what users get, not what our own callers read."""
+    from electra.common.presets import generator_config
+    from electra.pt.pretraining import ElectraPretrainer
+    from tests.conftest import masked_batch
+
+    torch.manual_seed(0)
+    model = ours.ElectraForCausalLM(tiny_config(is_decoder=True)).eval()
+    ids = torch.tensor([[5, 6, 7]])
+    expected = model.generate(ids, max_new_tokens=4)
+    model.config.return_dict = False
+    assert isinstance(model(ids), tuple)
+    assert torch.equal(model.generate(ids, max_new_tokens=4), expected)
+    disc = tiny_config()
+    pretrainer = ElectraPretrainer(disc, generator_config(disc, 0.5)).eval()
+    batch = {k: torch.as_tensor(v) for k, v in masked_batch(disc.vocab_size).items()}
+    before = pretrainer(**batch, noise_seed=1).loss
+    pretrainer.discriminator.config.return_dict = False
+    pretrainer.generator.config.return_dict = False
+    assert torch.equal(pretrainer(**batch, noise_seed=1).loss, before)
