@@ -2,8 +2,10 @@
 
 Matches HF `ElectraModel` (REFERENCE sections 2 and 4). The public forward checks its
 inputs before computing anything (`ValueError` naming the argument); the value-range
-checks (token ids, token types, positions) read the data, so they are skipped while
-`torch.compile` traces (`torch.compiler.is_compiling()`): a compiled model trusts its ids.
+checks (token ids, token types, positions, labels) read the data on the host, so they run
+in eager calls only (`reads_values`): a program captured by `torch.compile`,
+`torch.export`, `torch.jit.trace` or a CUDA graph trusts its inputs. Nothing else in the
+forward branches on tensor values, so a captured program is the eager computation.
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ from electra.common.outputs import ElectraModelOutput
 from electra.pt.embeddings import ElectraEmbeddings
 from electra.pt.encoder import ElectraEncoder
 from electra.pt.pretrained import ElectraPreTrainedModel
+
+
+def reads_values() -> bool:
+    """Whether the forward may read tensor values on the host: not while a program is
+    captured (compile, export, jit.trace: the read would fix the program to the example;
+    CUDA graph capture: the read fails)."""
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return False
+    return not (torch.cuda.is_available() and torch.cuda.is_current_stream_capturing())
 
 
 def _min_max(x: torch.Tensor) -> tuple[int, int]:
@@ -37,7 +48,7 @@ def check_forward_inputs(config: ElectraConfig, input_ids, inputs_embeds, attent
         past_length=past_length,
     )
     validation.check_head_mask(config, shape(head_mask))
-    if torch.compiler.is_compiling():
+    if not reads_values():
         return
     validation.check_token_ranges(
         config,
@@ -61,15 +72,14 @@ def additive_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def self_attention_mask(attention_mask, B: int, L: int, past_length: int, causal: bool, dtype, device) -> torch.Tensor | None:
-    """Additive mask (B or 1, 1, L or 1, past_length + L), or None when nothing is masked.
+    """Additive mask (B or 1, 1, L or 1, past_length + L), or None for an encoder without a mask.
 
     Decoders combine the padding mask with a causal mask: query i (absolute position
     past_length + i) sees keys 0..past_length + i.
     """
     if not causal:
-        # An all-ones mask masks nothing: without it SDPA takes its fused (flash) kernel.
-        # The check reads the mask on the host, so it is skipped while tracing for compile.
-        if attention_mask is None or (not torch.compiler.is_compiling() and bool(attention_mask.all())):
+        # A given mask is always applied, all ones or not: testing it would read it on the host.
+        if attention_mask is None:
             return None
         return additive_mask(attention_mask[:, None, None, :], dtype)  # (B, 1, 1, L_kv)
     keys = torch.arange(past_length + L, device=device)
@@ -103,11 +113,10 @@ class ElectraModel(ElectraPreTrainedModel):
         encoder_attention_mask: torch.Tensor | None = None,
         past_key_values: tuple | None = None,
         use_cache: bool | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
         check_inputs: bool = True,
-    ) -> ElectraModelOutput | tuple:
+    ) -> ElectraModelOutput:
         """Args:
             input_ids: (B, L) token ids, or `inputs_embeds` (B, L, E) instead.
             attention_mask: (B, L_past + L), 1 = attend, 0 = padding.
@@ -117,10 +126,6 @@ class ElectraModel(ElectraPreTrainedModel):
             encoder_attention_mask: (B, L_enc).
             past_key_values: cache from a previous call (format in `attention.py`).
             use_cache: return the cache; default `config.use_cache` for decoders, else False.
-            output_attentions, output_hidden_states: default `config.output_attentions`,
-                `config.output_hidden_states` (HF's, False unless set).
-            return_dict: False for HF's tuple (the set fields in order); default
-                `config.use_return_dict`.
             check_inputs: False when a head class has already checked them.
         Returns:
             `ElectraModelOutput`: `last_hidden_state` (B, L, H) and what was asked for.
@@ -136,10 +141,6 @@ class ElectraModel(ElectraPreTrainedModel):
                     validation.check_labels("encoder_attention_mask", tuple(encoder_attention_mask.shape), encoder_hidden_states.shape[:2])
         if use_cache is None:
             use_cache = config.use_cache and config.is_decoder
-        if output_attentions is None:
-            output_attentions = config.output_attentions
-        if output_hidden_states is None:
-            output_hidden_states = config.output_hidden_states
         if past_key_values is not None and not config.is_decoder:
             raise ValueError("past_key_values needs a decoder (config.is_decoder=True)")
 
@@ -159,7 +160,6 @@ class ElectraModel(ElectraPreTrainedModel):
             hidden_states, mask, head_mask, encoder_hidden_states, encoder_mask,
             past_key_values, use_cache, output_attentions, output_hidden_states,
         )
-        output = ElectraModelOutput(
+        return ElectraModelOutput(
             last_hidden_state=last, past_key_values=cache, hidden_states=hidden, attentions=attentions, cross_attentions=cross
         )
-        return self._output(output, return_dict)
