@@ -7,7 +7,8 @@ Conventions shared with the TF and Flax backends:
 - Sequence classification: `config.problem_type` when set; otherwise inferred per call as
   HF does (num_labels == 1 -> regression, integer labels -> single-label, float labels ->
   multi-label), without writing the inferred type back into the config (HF does).
-- Question answering clamps positions to [0, L] and ignores index L (outside the input).
+- Question answering clamps positions to [0, L] and ignores index L (outside the input); the
+  public forward has already rejected positions outside [0, L] in eager calls.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-IGNORE_INDEX = -100
+from electra.common.validation import IGNORE_INDEX
 
 
 def replaced_token_detection_loss(

@@ -58,6 +58,26 @@ def check_forward_inputs(config: ElectraConfig, input_ids, inputs_embeds, attent
     )
 
 
+def check_label_values(architecture: str, config: ElectraConfig, name: str, labels: torch.Tensor | None,
+                       attention_mask: torch.Tensor | None = None, length: int | None = None, num_choices: int | None = None) -> None:
+    """Raise `ValueError` (naming `name`, the allowed values and the first value outside
+    them) unless every label lies in its head's range (`validation.label_range`); eager
+    calls only (`reads_values`)."""
+    if labels is None or not reads_values():
+        return
+    rule = validation.label_range(architecture, config, name, length=length, num_choices=num_choices,
+                                  float_labels=labels.is_floating_point())
+    if rule is None:
+        return
+    bad = (labels < rule.low) | (labels > rule.high)
+    if rule.ignore is not None:
+        bad &= labels != rule.ignore
+    if rule.attended_only and attention_mask is not None:
+        bad &= attention_mask == 1
+    if bool(bad.any()):
+        raise ValueError(rule.message(name, labels[bad][0].item()))
+
+
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype attention scores are computed in (the autocast dtype under autocast)."""
     if torch.is_autocast_enabled(x.device.type):

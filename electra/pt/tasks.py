@@ -28,7 +28,7 @@ from electra.pt.heads import (
     ElectraGeneratorPredictions,
     ElectraSequenceSummary,
 )
-from electra.pt.model import ElectraModel, check_forward_inputs
+from electra.pt.model import ElectraModel, check_forward_inputs, check_label_values
 from electra.pt.pretrained import ElectraPreTrainedModel
 
 
@@ -54,6 +54,7 @@ class _ElectraTaskModel(ElectraPreTrainedModel):
             if value is not None:
                 expected = validation.label_shape(self.architecture, self.config, B, L, value.is_floating_point())
                 validation.check_labels(name, tuple(value.shape), expected)
+                check_label_values(self.architecture, self.config, name, value, attention_mask, length=L)
         return self.electra(
             input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
@@ -189,6 +190,7 @@ class ElectraForMultipleChoice(_ElectraTaskModel):
             flat[name] = t
         if labels is not None:
             validation.check_labels("labels", tuple(labels.shape), (B,))
+            check_label_values(self.architecture, self.config, "labels", labels, num_choices=C)
         input_ids = None if input_ids is None else input_ids.reshape(-1, input_ids.shape[-1])  # (B*C, L)
         inputs_embeds = None if inputs_embeds is None else inputs_embeds.reshape(-1, *inputs_embeds.shape[-2:])
         out = self._backbone(input_ids, flat["attention_mask"], flat["token_type_ids"], flat["position_ids"], head_mask,
@@ -231,7 +233,8 @@ class ElectraForQuestionAnswering(_ElectraTaskModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                 inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
                 output_hidden_states=None, return_dict=None) -> QuestionAnsweringModelOutput | tuple:
-        """start_positions, end_positions: (B,) token indices (out-of-range ones are ignored).
+        """start_positions, end_positions: (B,) token indices in [0, L]; L (outside the input) is
+        ignored, values outside [0, L] raise `ValueError` (HF clamps them into [0, L]).
         Returns start_logits and end_logits (B, L)."""
         if start_positions is not None and start_positions.dim() == 2 and start_positions.shape[1] == 1:
             start_positions = start_positions.squeeze(-1)

@@ -66,7 +66,7 @@ def labels_for(architecture: str) -> dict[str, np.ndarray]:
         "ElectraForSequenceClassification": {"labels": r.integers(0, 3, size=(B,))},
         "ElectraForMultipleChoice": {"labels": r.integers(0, C, size=(B,))},
         "ElectraForTokenClassification": {"labels": np.where(MASK == 1, r.integers(0, 3, size=(B, L)), -100)},
-        "ElectraForQuestionAnswering": {"start_positions": np.array([1, 9]), "end_positions": np.array([3, -2])},
+        "ElectraForQuestionAnswering": {"start_positions": np.array([1, L]), "end_positions": np.array([3, 0])},
     }[architecture]
 
 

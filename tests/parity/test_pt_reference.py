@@ -59,7 +59,7 @@ def inputs_for(architecture, config, seed=0):
     elif architecture == "ElectraForMultipleChoice":
         kwargs["labels"] = torch.randint(0, 3, (B,), generator=g)
     elif architecture == "ElectraForQuestionAnswering":
-        kwargs["start_positions"] = torch.tensor([1, L + 4])  # the second is out of range: ignored
+        kwargs["start_positions"] = torch.tensor([1, L])  # the second is L, outside the input: ignored
         kwargs["end_positions"] = torch.tensor([3, 5])
     return kwargs
 

@@ -58,7 +58,7 @@ def labels_for(architecture: str) -> dict[str, np.ndarray]:
         "ElectraForSequenceClassification": {"labels": r.integers(0, 3, size=(B,)).astype(np.int32)},
         "ElectraForMultipleChoice": {"labels": r.integers(0, C, size=(B,)).astype(np.int32)},
         "ElectraForTokenClassification": {"labels": np.where(MASK == 1, r.integers(0, 3, size=(B, L)), -100).astype(np.int32)},
-        "ElectraForQuestionAnswering": {"start_positions": np.array([1, 9], np.int32), "end_positions": np.array([3, -2], np.int32)},
+        "ElectraForQuestionAnswering": {"start_positions": np.array([1, L], np.int32), "end_positions": np.array([3, 0], np.int32)},
     }[architecture]
 
 
