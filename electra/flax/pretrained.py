@@ -7,16 +7,18 @@ section 5), so canonical weights go in and out through `electra.common.layouts`
 (`canonical_to_hf_flax` / `hf_flax_to_canonical`) and files through
 `electra.common.checkpoint` (any supported format; strict matching).
 
-Calls work inside `jax.jit`, `jax.grad` and `jax.vmap` with explicit `params`. Shape checks
-run at every call (shapes are static). JAX clamps out-of-range gather indices silently, so
-value checks of token ids, types and positions run whenever those inputs are concrete
-(every call outside the user's own `jit`); inside one, `check_ranges` gives the same
-checks through `jax.experimental.checkify`:
+Calls work inside `jax.jit`, `jax.grad` and `jax.vmap` with explicit `params`, and through
+`jax.export` / `jax2tf` with symbolic batch and length. Shape checks run at every call
+(shapes are static; a symbolic dimension counts as unknown). JAX clamps out-of-range gather
+indices silently and a loss would read any label, so value checks of token ids, types,
+positions and labels (`electra.common.validation.label_range`) run whenever those inputs
+are concrete (every call outside the user's own `jit`); inside one, `check_ranges` gives
+the same checks through `jax.experimental.checkify`:
 
-    def step(params, ids):
-        model.check_ranges(ids)
-        return model(ids, params=params).logits
-    err, logits = checkify.checkify(jax.jit(step))(model.params, ids)
+    def step(params, ids, labels):
+        model.check_ranges(ids, labels=labels)
+        return model(ids, labels=labels, params=params).loss
+    err, loss = checkify.checkify(jax.jit(step))(model.params, ids, labels)
     err.throw()   # raises with the message `electra.common.validation` uses
 """
 
@@ -238,8 +240,8 @@ class ElectraPreTrainedModel:
         past_length = 0
         if past is not None:
             past_length = _shape(past[0][0])[2]
-            new_length = _shape(ids if ids is not None else embeds)[1]
             if inputs.get("cache_index") is not None:  # fixed-size cache: the mask covers the buffer
+                new_length = _shape(ids if ids is not None else embeds)[1]
                 past_length = None if None in (past_length, new_length) else past_length - new_length
         mask_shape = flat(inputs.get("attention_mask"))
         if past_length is None and mask_shape:  # symbolic cache length: the mask's key length is unknown too

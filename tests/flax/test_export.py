@@ -31,9 +31,9 @@ def symbolic_inputs(architecture: str):
     return jax.ShapeDtypeStruct(dims, jnp.int32), ids, mask
 
 
-def forward(model):
-    """The call being exported: every output as the tuple `return_dict=False` gives."""
-    return lambda params, ids, mask: model(ids, attention_mask=mask, params=params, return_dict=False)
+def forward(model, return_dict=True):
+    """The call being exported: the output dataclass, or the tuple `return_dict=False` gives."""
+    return lambda params, ids, mask: model(ids, attention_mask=mask, params=params, return_dict=return_dict)
 
 
 def assert_trees_close(got, expected, atol):
@@ -51,8 +51,10 @@ def test_exported_model_equals_eager_at_a_new_batch_and_length(architecture):
     exported = export.export(jax.jit(forward(model)))(model.params, spec, spec)
     restored = export.deserialize(exported.serialize())
     got = restored.call(model.params, ids, mask)
+    eager = forward(model)(model.params, ids, mask)
+    assert type(got) is type(eager)  # the output class survives serialisation
     assert_trees_close(got, jax.jit(forward(model))(model.params, ids, mask), atol=0)  # the same program
-    assert_trees_close(got, forward(model)(model.params, ids, mask), atol=1e-5)  # eager: unfused float32 ops
+    assert_trees_close(got, eager, atol=1e-5)  # eager: unfused float32 ops
 
 
 def test_gradient_and_vmap_export_with_symbolic_shapes():
@@ -63,7 +65,7 @@ def test_gradient_and_vmap_export_with_symbolic_shapes():
         return model(ids, attention_mask=mask, labels=ids % 3, params=params).loss
 
     grads = export.export(jax.jit(jax.grad(loss)))(model.params, spec, spec).call(model.params, ids, mask)
-    assert_trees_close(grads, jax.grad(loss)(model.params, ids, mask), atol=1e-6)
+    assert_trees_close(grads, jax.jit(jax.grad(loss))(model.params, ids, mask), atol=1e-6)
 
     def per_example(params, ids, mask):  # (b, l) -> (b, l, num_labels), one example at a time
         return jax.vmap(lambda x, m: model(x[None], attention_mask=m[None], params=params).logits[0])(ids, mask)
@@ -104,11 +106,13 @@ def test_jax2tf_model_equals_eager_at_a_new_batch_and_length(tf, architecture):
     model = build(architecture)
     _, ids, mask = symbolic_inputs(architecture)
     dims = "(b, c, l)" if architecture == "ElectraForMultipleChoice" else "(b, l)"
-    converted = jax2tf.convert(lambda ids, mask: forward(model)(model.params, ids, mask), polymorphic_shapes=[dims, dims])
+    converted = jax2tf.convert(lambda ids, mask: forward(model, return_dict=False)(model.params, ids, mask),
+                               polymorphic_shapes=[dims, dims])
     spec = tf.TensorSpec([None] * ids.ndim, tf.int32)
     function = tf.function(converted, autograph=False, input_signature=[spec, spec])
     got = function(tf.constant(ids), tf.constant(mask))
-    assert_trees_close(tf.nest.map_structure(lambda t: t.numpy(), got), forward(model)(model.params, ids, mask), atol=1e-5)
+    expected = forward(model, return_dict=False)(model.params, ids, mask)
+    assert_trees_close(tf.nest.map_structure(lambda t: t.numpy(), got), expected, atol=1e-5)
 
 
 def test_jax2tf_saved_model_round_trip(tf, tmp_path):
