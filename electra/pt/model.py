@@ -133,10 +133,11 @@ class ElectraModel(ElectraPreTrainedModel):
         encoder_attention_mask: torch.Tensor | None = None,
         past_key_values: tuple | None = None,
         use_cache: bool | None = None,
-        output_attentions: bool = False,
-        output_hidden_states: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
         check_inputs: bool = True,
-    ) -> ElectraModelOutput:
+    ) -> ElectraModelOutput | tuple:
         """Args:
             input_ids: (B, L) token ids, or `inputs_embeds` (B, L, E) instead.
             attention_mask: (B, L_past + L), 1 = attend, 0 = padding.
@@ -146,6 +147,10 @@ class ElectraModel(ElectraPreTrainedModel):
             encoder_attention_mask: (B, L_enc).
             past_key_values: cache from a previous call (format in `attention.py`).
             use_cache: return the cache; default `config.use_cache` for decoders, else False.
+            output_attentions, output_hidden_states: default `config.output_attentions`,
+                `config.output_hidden_states` (HF's, False unless set).
+            return_dict: False for HF's tuple (the set fields in order); default
+                `config.use_return_dict`.
             check_inputs: False when a head class has already checked them.
         Returns:
             `ElectraModelOutput`: `last_hidden_state` (B, L, H) and what was asked for.
@@ -161,6 +166,10 @@ class ElectraModel(ElectraPreTrainedModel):
                     validation.check_labels("encoder_attention_mask", tuple(encoder_attention_mask.shape), encoder_hidden_states.shape[:2])
         if use_cache is None:
             use_cache = config.use_cache and config.is_decoder
+        if output_attentions is None:
+            output_attentions = config.output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = config.output_hidden_states
         if past_key_values is not None and not config.is_decoder:
             raise ValueError("past_key_values needs a decoder (config.is_decoder=True)")
 
@@ -180,6 +189,7 @@ class ElectraModel(ElectraPreTrainedModel):
             hidden_states, mask, head_mask, encoder_hidden_states, encoder_mask,
             past_key_values, use_cache, output_attentions, output_hidden_states,
         )
-        return ElectraModelOutput(
+        output = ElectraModelOutput(
             last_hidden_state=last, past_key_values=cache, hidden_states=hidden, attentions=attentions, cross_attentions=cross
         )
+        return self._output(output, return_dict)

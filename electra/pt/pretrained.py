@@ -9,6 +9,8 @@ between bare and head checkpoints); this module only copies arrays into paramete
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import warnings
 from pathlib import Path
@@ -17,12 +19,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from electra.common.config import ElectraConfig
+from electra.common.config import HF_RUNTIME_DEFAULTS, ElectraConfig
+from electra.common.outputs import ModelOutput
 from electra.pt.outputs import traceable
 
 
 class ElectraPreTrainedModel(nn.Module):
-    """Base of every ELECTRA model: holds `config`, initialises and loads weights."""
+    """Base of every ELECTRA model: holds `config`, initialises and loads weights.
+
+    Also carries the parts of HF's `PreTrainedModel` interface that users and
+    transformers' `pipeline` and `Trainer` call (not a subclass of it: transformers is
+    not a dependency).
+    """
+
+    main_input_name = "input_ids"  # HF: the input the Trainer counts tokens of
+    supports_gradient_checkpointing = True
 
     def __init__(self, config: ElectraConfig):
         super().__init__()
@@ -37,6 +48,41 @@ class ElectraPreTrainedModel(nn.Module):
     def __call__(self, *args, **kwargs):
         # Under torch.jit.trace the output dataclass becomes a tuple (electra/pt/outputs.py).
         return traceable(super().__call__(*args, **kwargs))
+
+    def _output(self, output: ModelOutput, return_dict: bool | None) -> ModelOutput | tuple:
+        """`output`, or HF's `return_dict=False` tuple of it: its set fields in order (loss
+        first when labels were given). `return_dict=None` reads `config.use_return_dict`."""
+        if return_dict is None:
+            return_dict = self.config.use_return_dict
+        return output if return_dict else output.to_tuple()
+
+    # ------------------------------------------------------------------ HF's model attributes
+    @property
+    def device(self) -> torch.device:
+        """The device of the parameters (HF: of the first one)."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the first floating-point parameter (HF's rule)."""
+        return next(p.dtype for p in self.parameters() if p.is_floating_point())
+
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Parameters (tied ones once) as HF counts them: `only_trainable` those that
+        require grad; `exclude_embeddings` without the weights of the `nn.Embedding` tables."""
+        embeddings = {f"{name}.weight" for name, m in self.named_modules() if isinstance(m, nn.Embedding)}
+        return sum(
+            p.numel() for name, p in self.named_parameters()
+            if not (exclude_embeddings and name in embeddings) and (p.requires_grad or not only_trainable)
+        )
+
+    @property
+    def _keys_to_ignore_on_save(self) -> list[str] | None:
+        # HF: keys `save_pretrained` leaves out (ours: the tied ones); the Trainer re-ties
+        # when a checkpoint it reloads lacks exactly these.
+        from electra.common.names import tied_keys
+
+        return sorted(tied_keys(self.config, self.architecture)) or None
 
     # ------------------------------------------------------------------ init and ties
     def post_init(self) -> None:
@@ -63,8 +109,21 @@ class ElectraPreTrainedModel(nn.Module):
         backbone = getattr(self, "electra", self)
         return backbone.embeddings.word_embeddings
 
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        """Replace the word-embedding table; a tied output head follows it."""
+        getattr(self, "electra", self).embeddings.word_embeddings = embeddings
+        self.tie_weights()
+
     def get_output_embeddings(self) -> nn.Linear | None:
         return getattr(self, "generator_lm_head", None)
+
+    def set_output_embeddings(self, head: nn.Linear) -> None:
+        """Replace the generator's output projection (E -> V); with `tie_word_embeddings`
+        its weight becomes the word embeddings again."""
+        if self.get_output_embeddings() is None:
+            raise AttributeError(f"{self.architecture} has no output embeddings")
+        self.generator_lm_head = head
+        self.tie_weights()
 
     def tie_weights(self) -> None:
         """Share the generator output matrix with the word embeddings (`tie_word_embeddings`).
@@ -76,40 +135,71 @@ class ElectraPreTrainedModel(nn.Module):
         if output is not None and self.config.tie_word_embeddings:
             output.weight = self.get_input_embeddings().weight
 
-    def resize_token_embeddings(self, new_num_tokens: int) -> nn.Embedding:
-        """Resize the vocabulary to `new_num_tokens` rows, keeping the first rows and
-        initialising new ones; the output head (bias included) follows; `config` becomes
-        a copy with the new `vocab_size`."""
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """Resize the vocabulary as HF does: `new_num_tokens` rows (default: the current
+        count), rounded up to a multiple of `pad_to_multiple_of`; the first rows are kept.
+        With `mean_resizing` new rows are the mean of the old ones (HF draws them from a
+        normal of that mean and 1e-9 times the old rows' covariance, a spread of about 3e-5
+        standard deviations), else freshly initialised; an untied generator head gets the
+        same for its rows and biases, a tied one zero biases. The head stays tied;
+        `config.vocab_size` is updated in place.
+
+        Returns the new word-embedding table.
+        """
         old = self.get_input_embeddings()
+        if new_num_tokens is None and pad_to_multiple_of is None:
+            return old
+        if new_num_tokens is None:
+            new_num_tokens = old.num_embeddings
+        if pad_to_multiple_of is not None:
+            if isinstance(pad_to_multiple_of, bool) or not isinstance(pad_to_multiple_of, int) or pad_to_multiple_of < 1:
+                raise ValueError(f"pad_to_multiple_of must be a positive int, got {pad_to_multiple_of!r}")
+            new_num_tokens = math.ceil(new_num_tokens / pad_to_multiple_of) * pad_to_multiple_of
+        if isinstance(new_num_tokens, bool) or not isinstance(new_num_tokens, int) or new_num_tokens < 1:
+            raise ValueError(f"new_num_tokens must be a positive int, got {new_num_tokens!r}")
         n_keep = min(old.num_embeddings, new_num_tokens)
-        pad = self.config.pad_token_id if self.config.pad_token_id < new_num_tokens else None
+        pad = old.padding_idx if old.padding_idx is not None and old.padding_idx < new_num_tokens else None
         new = nn.Embedding(new_num_tokens, old.embedding_dim, padding_idx=pad).to(old.weight.device, old.weight.dtype)
         self._init_weights(new)
         with torch.no_grad():
             new.weight[:n_keep] = old.weight[:n_keep]
-        backbone = getattr(self, "electra", self)
-        backbone.embeddings.word_embeddings = new
+            if mean_resizing:
+                new.weight[n_keep:] = old.weight.mean(0)
         output = self.get_output_embeddings()
+        getattr(self, "electra", self).embeddings.word_embeddings = new
         if output is not None:
             head = nn.Linear(output.in_features, new_num_tokens).to(output.weight.device, output.weight.dtype)
             self._init_weights(head)
             with torch.no_grad():
                 head.bias[:n_keep] = output.bias[:n_keep]
-                if not self.config.tie_word_embeddings:
+                if not self.config.tie_word_embeddings:  # tied, HF pads the bias with zeros
                     head.weight[:n_keep] = output.weight[:n_keep]
+                    if mean_resizing:
+                        head.weight[n_keep:] = output.weight.mean(0)
+                        head.bias[n_keep:] = output.bias.mean()
             self.generator_lm_head = head
-        self.config = self.config.replace(vocab_size=new_num_tokens)
-        if backbone is not self:
-            backbone.config = self.config
+        self.config.vocab_size = new_num_tokens  # HF: in place (the backbone shares this config)
         self.tie_weights()
         return new
 
-    def gradient_checkpointing_enable(self) -> None:
-        """Recompute each layer's activations in the backward pass instead of storing them."""
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """Recompute each layer's activations in the backward pass instead of storing them
+        (the same gradients). Layers are checkpointed with `torch.utils.checkpoint`,
+        non-reentrant, RNG state preserved (so dropout masks repeat); of HF's
+        `gradient_checkpointing_kwargs` only `use_reentrant` is accepted (either value
+        gives the same gradients; HF's default True needs inputs that require grad)."""
+        unknown = sorted(set(gradient_checkpointing_kwargs or {}) - {"use_reentrant"})
+        if unknown:
+            raise ValueError(f"gradient_checkpointing_kwargs: only use_reentrant is supported, got {unknown}")
         getattr(self, "electra", self).encoder.gradient_checkpointing = True
 
     def gradient_checkpointing_disable(self) -> None:
         getattr(self, "electra", self).encoder.gradient_checkpointing = False
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return getattr(self, "electra", self).encoder.gradient_checkpointing
 
     # ------------------------------------------------------------------ canonical weights
     def canonical_state_dict(self) -> dict[str, np.ndarray]:
@@ -149,23 +239,53 @@ class ElectraPreTrainedModel(nn.Module):
         return list(new_keys)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None):
+    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, *,
+                        ignore_mismatched_sizes: bool = False, **config_changes):
         """Build from a directory holding `config.json` and weights in any supported
         format (`model.safetensors`, sharded safetensors, `pytorch_model.bin`, ...).
+
+        Args:
+            path: the directory.
+            config: used instead of the directory's `config.json`.
+            ignore_mismatched_sizes: weights whose shape differs from the model's (a
+                classifier loaded with another `num_labels`) are initialised anew, with a
+                warning, instead of raising.
+            **config_changes: HF's config overrides: any config field, `num_labels`,
+                `label2id`, or HF's runtime attributes (`output_hidden_states`, ...).
 
         When the checkpoint holds every weight the model is built on the meta device and
         given uninitialised storage, so no random initialisation runs only to be
         overwritten; when it lacks some (a bare checkpoint loaded into a head class), the
         model is initialised as `cls(config)` is and the checkpoint's weights copied in.
+
+        Raises:
+            TypeError: a keyword argument that is no config attribute.
+            CheckpointError: a missing, unexpected or misshapen weight (naming it).
         """
         from electra.common.checkpoint import match_state_dict, read_state_dict
+        from electra.common.errors import CheckpointError
 
         path = Path(path)
         if config is None:
             config = ElectraConfig.from_pretrained(path)
+        config = _changed_config(config, config_changes, cls.__name__)
         state = read_state_dict(path)
+        mismatched = _mismatched_keys(state, config, cls.__name__)
+        if mismatched and not ignore_mismatched_sizes:
+            key, (found, wanted) = next(iter(mismatched.items()))
+            raise CheckpointError(
+                f"{path}: {key} has shape {found} in the checkpoint but {wanted} in {cls.__name__} with this config "
+                f"(mismatched: {', '.join(mismatched)}); pass ignore_mismatched_sizes=True to initialise them anew"
+            )
+        if mismatched:
+            model = cls(config)
+            fresh = model.state_dict()
+            for key in mismatched:
+                state[key] = fresh[key].detach().cpu().float().numpy()
         matched, new_keys, _unused = match_state_dict(state, config, cls.__name__, source=str(path))
-        if new_keys:
+        if mismatched:
+            new_keys = sorted({*new_keys, *mismatched})
+        elif new_keys:
             model = cls(config)
         else:
             with torch.device("meta"):
@@ -184,3 +304,32 @@ class ElectraPreTrainedModel(nn.Module):
         config = self.config.replace(extra=extra)
         save_pretrained(directory, config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
         return Path(directory)
+
+
+def _changed_config(config: ElectraConfig, changes: dict, architecture: str) -> ElectraConfig:
+    """`config` with HF's `from_pretrained` keyword overrides applied (on a copy)."""
+    allowed = {f.name for f in dataclasses.fields(ElectraConfig)} - {"extra"} | {"num_labels", "label2id"} | set(HF_RUNTIME_DEFAULTS)
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise TypeError(f"{architecture}.from_pretrained got keyword argument(s) that are not config attributes: {unknown}")
+    if "num_labels" in changes and "id2label" in changes and len(changes["id2label"]) != changes["num_labels"]:
+        raise ValueError(f"num_labels={changes['num_labels']} and id2label {changes['id2label']} disagree (as in HF, pass one)")
+    runtime = {k: changes[k] for k in changes if k in HF_RUNTIME_DEFAULTS}
+    config = config.replace(**{k: v for k, v in changes.items() if k not in runtime}, extra=dict(config.extra))
+    for name, value in runtime.items():
+        setattr(config, name, value)
+    return config
+
+
+def _mismatched_keys(state: dict[str, np.ndarray], config: ElectraConfig, architecture: str) -> dict[str, tuple]:
+    """{key: (checkpoint shape, model shape)} for the checkpoint keys the model has with another shape
+    (a bare checkpoint's keys are compared under the `electra.` prefix)."""
+    from electra.common.names import BACKBONE_PREFIX, expected_shapes
+
+    expected = expected_shapes(config, architecture)
+    mismatched = {}
+    for key, array in state.items():
+        wanted = expected.get(key, expected.get(BACKBONE_PREFIX + key))
+        if wanted is not None and tuple(np.shape(array)) != wanted:
+            mismatched[key] = (tuple(np.shape(array)), wanted)
+    return mismatched
