@@ -6,17 +6,12 @@ built from the same seeded canonical weights.
 
 from __future__ import annotations
 
-import os
+import math
+from pathlib import Path
 
-os.environ.setdefault("USE_TF", "0")  # transformers' pipelines would import TensorFlow otherwise
-os.environ.setdefault("USE_FLAX", "0")
-
-import math  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import pytest
+import torch
 
 transformers = pytest.importorskip("transformers")
 
@@ -265,8 +260,8 @@ def test_pipeline_matches_hf(task, tokenizer, tokenizers):
     architecture, args, kwargs = PIPELINES[task]
     config = config_for(architecture)
     mine, theirs = both(architecture, config)
-    got = transformers.pipeline(task, model=mine, tokenizer=tokenizers[tokenizer])(*args, **kwargs)
-    want = transformers.pipeline(task, model=theirs, tokenizer=tokenizers["hf"])(*args, **kwargs)
+    got = transformers.pipeline(task, model=mine, tokenizer=tokenizers[tokenizer], framework="pt")(*args, **kwargs)
+    want = transformers.pipeline(task, model=theirs, tokenizer=tokenizers["hf"], framework="pt")(*args, **kwargs)
     assert_same_result(got, want)
 
 
