@@ -300,7 +300,8 @@ class ElectraPreTrainedModel:
         `params` (default `self.params`); `dropout_rng` (required when `train`).
         Returns the task's output dataclass (a JAX pytree); with `return_dict=False` the
         tuple of its non-None fields, as HF's Flax models return (the loss first when labels
-        are given, as HF's PyTorch models: HF's Flax heads compute no loss)."""
+        are given, as HF's PyTorch models: HF's Flax heads compute no loss); `None` follows
+        `config.use_return_dict`, as in electra.pt."""
         inputs = dict(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                       position_ids=position_ids, head_mask=head_mask, inputs_embeds=inputs_embeds, **task_inputs)
         self._validate(inputs, self.label_names)
@@ -313,7 +314,7 @@ class ElectraPreTrainedModel:
             {"params": self.params if params is None else params}, **inputs, train=train,
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, rngs=rngs,
         )
-        return out if return_dict is None or return_dict else out.to_tuple()
+        return out if (self.config.use_return_dict if return_dict is None else return_dict) else out.to_tuple()
 
     # ------------------------------------------------------------------ parameter dtypes
     def to_bf16(self, params: dict, mask: Any = None) -> dict:

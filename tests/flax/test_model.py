@@ -362,6 +362,8 @@ def test_return_dict_false_gives_the_tuple_of_set_fields(architecture):
         close(got, want)
     no_labels = model(ids, return_dict=False)  # HF Flax's own case: the logits first
     assert len(no_labels) == (2 if architecture in ("ElectraForQuestionAnswering", "ElectraForCausalLM") else 1)
+    model.config.return_dict = False  # as in electra.pt: the config's default when return_dict is not given
+    assert type(model(ids)) is tuple and type(model(ids, return_dict=True)) is not tuple
 
 
 def test_params_cast_to_bf16_fp16_and_back_as_hf_does():
