@@ -1,6 +1,6 @@
 """Checkpoint files: read any HF ELECTRA weights format, write safetensors, match strictly.
 
-Reading returns canonical keys (HF PyTorch state-dict names, REFERENCE section 5) as
+Reading returns canonical keys (HF PyTorch state-dict names, docs/reference.md section 5) as
 NumPy arrays whatever the file: `model.safetensors` (sharded or not), `pytorch_model.bin`
 (sharded or not), `flax_model.msgpack`, `tf_model.h5`. Writing produces what HF's
 `save_pretrained` produces for PyTorch, so `transformers` 4.57 loads it. Matching

@@ -1,7 +1,7 @@
 """`ElectraConfig`: the model hyper-parameters, read from and written to HF `config.json`.
 
 Matches `transformers.ElectraConfig` (4.57) field for field and default for default
-(REFERENCE section 1), so a `config.json` written by either library is read by the other
+(docs/reference.md section 1), so a `config.json` written by either library is read by the other
 to equal values. Keys this class does not know (`architectures`, `transformers_version`,
 `torch_dtype`, ...) are kept in `extra` and written back on save.
 """

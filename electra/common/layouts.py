@@ -1,6 +1,6 @@
 """Weight layouts: canonical (HF PyTorch state dict) <-> HF Flax, HF TF, Google's TF1.
 
-Pure functions on `dict[str, np.ndarray]` (REFERENCE section 5). A canonical key is a
+Pure functions on `dict[str, np.ndarray]` (docs/reference.md section 5). A canonical key is a
 module path plus a leaf (`electra.encoder.layer.0.attention.self.query.weight`); every
 other layout keeps the module path (spelled its own way) and differs only in the leaf
 name and whether the array is transposed. Those differences are the tables below.

@@ -1,4 +1,4 @@
-"""Canonical weight names and shapes: HF PyTorch state-dict keys (REFERENCE section 5).
+"""Canonical weight names and shapes: HF PyTorch state-dict keys (docs/reference.md section 5).
 
 Every backend builds the same module tree under the same names, so this table is the
 checkpoint contract: `expected_shapes(config, "ElectraForMaskedLM")` lists every key a

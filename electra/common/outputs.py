@@ -1,4 +1,4 @@
-"""Typed outputs of every model, shared by the three backends (REFERENCE section 4).
+"""Typed outputs of every model, shared by the three backends (docs/reference.md section 4).
 
 Field names and order follow HF's output classes (`BaseModelOutputWithPastAndCrossAttentions`,
 `ElectraForPreTrainingOutput`, `MaskedLMOutput`, ...). Fields not asked for stay None.

@@ -1,7 +1,7 @@
 """Named model sizes: Google's six published checkpoints, plus `tiny` for demos and tests.
 
 `generator_config` derives a generator from a discriminator as the ELECTRA pretraining
-code does (shared/PRETRAINING.md): hidden = round(H * fraction), intermediate = 4 x hidden,
+code does (docs/pretraining-recipe.md): hidden = round(H * fraction), intermediate = 4 x hidden,
 heads = max(1, hidden // 64), same depth and embedding size (the embeddings are shared).
 """
 

@@ -1,6 +1,6 @@
 """Framework-free pieces of replaced-token-detection pretraining shared by the backends.
 
-The recipe (shared/PRETRAINING.md): the generator (an `ElectraForMaskedLM`) predicts the
+The recipe (docs/pretraining-recipe.md): the generator (an `ElectraForMaskedLM`) predicts the
 masked tokens; a token sampled from it (Gumbel-max in float32, no gradient) replaces each
 masked position; the discriminator (`ElectraForPreTraining`) labels every token real or
 replaced; loss = generator_weight x MLM + discriminator_weight x RTD.

@@ -1,4 +1,4 @@
-"""The ELECTRA learning-rate schedule and optimizer constants (shared/PRETRAINING.md).
+"""The ELECTRA learning-rate schedule and optimizer constants (docs/pretraining-recipe.md).
 
 Warmup and decay act at once: lr(step) = peak x min(1, step / warmup) x max(0, 1 - step / total),
 as Google's `optimization.create_optimizer` computes it (polynomial decay of power 1 to 0,

@@ -1,7 +1,7 @@
 """Multi-head attention: `ElectraSelfAttention`, `ElectraSelfOutput`, `ElectraAttention`.
 
 Matches HF `FlaxElectraSelfAttention` / `FlaxElectraAttention` (parameter tree) and the
-PyTorch `ElectraSelfAttention` (REFERENCE section 2, including relative positions, which
+PyTorch `ElectraSelfAttention` (docs/reference.md section 2, including relative positions, which
 HF has in PyTorch only). Two paths give the same numbers:
 - fused: `jax.nn.dot_product_attention`, used whenever nothing needs the probabilities
   (no `output_attentions`, no `head_mask`, no active attention dropout, absolute positions);

@@ -1,6 +1,6 @@
 """`ElectraEmbeddings`: word + token type (+ absolute position) embeddings, LayerNorm, dropout.
 
-Matches HF `FlaxElectraEmbeddings` (parameter tree) and `ElectraEmbeddings` (REFERENCE
+Matches HF `FlaxElectraEmbeddings` (parameter tree) and `ElectraEmbeddings` (docs/reference.md
 section 2), except that default `token_type_ids` are zeros (HF's Flax class uses ones).
 Default `position_ids` are `arange(past_length, past_length + L)`; `past_length` may be a
 traced scalar (the fixed-size decoding cache of `generation.py`).

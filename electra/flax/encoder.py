@@ -1,7 +1,7 @@
 """The transformer stack: `ElectraIntermediate`, `ElectraOutput`, `ElectraLayer`, `ElectraEncoder`.
 
 Matches HF `FlaxElectraLayer` / `FlaxElectraEncoder` (parameter tree `encoder/layer/{i}/...`)
-and the post-LayerNorm BERT layer of REFERENCE section 2. With `gradient_checkpointing`
+and the post-LayerNorm BERT layer of docs/reference.md section 2. With `gradient_checkpointing`
 each layer is wrapped in `nn.remat` (activations recomputed in the backward pass; same
 gradients, less memory).
 """

@@ -2,7 +2,7 @@
 `ElectraClassificationHead`, `ElectraSequenceSummary`.
 
 Match HF's Flax heads of the same names (parameter tree) and the PyTorch ones (numbers,
-REFERENCE section 3). The tied language-model output layer (`generator_lm_head`) lives in
+docs/reference.md section 3). The tied language-model output layer (`generator_lm_head`) lives in
 `tasks.py`, since it reads the word-embedding table of the backbone.
 """
 

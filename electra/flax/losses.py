@@ -1,4 +1,4 @@
-"""Every head's loss, in one place (REFERENCE section 3). HF's Flax heads compute none;
+"""Every head's loss, in one place (docs/reference.md section 3). HF's Flax heads compute none;
 these match `electra.pt.losses` function for function. Each returns a float32 scalar.
 
 Conventions shared with the PyTorch and TF backends:

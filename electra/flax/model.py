@@ -1,7 +1,7 @@
 """`ElectraModelModule`: embeddings -> optional `embeddings_project` -> encoder.
 
 Matches HF `FlaxElectraModule` (parameter tree: `embeddings`, `embeddings_project`,
-`encoder`) and the bare PyTorch `ElectraModel` (REFERENCE section 2): no pooler,
+`encoder`) and the bare PyTorch `ElectraModel` (docs/reference.md section 2): no pooler,
 decoder mode with a causal mask and a key/value cache, optional cross-attention.
 `ElectraModel` is the user-facing object (config, module, params; see `pretrained.py`).
 """

@@ -2,7 +2,7 @@
 
 Mirrors HF's `FlaxElectraPreTrainedModel` (explicit `params`, `dropout_rng`, `train`) and
 `electra.pt.ElectraPreTrainedModel` (canonical state dict in and out, `from_pretrained`,
-`save_pretrained`). The linen modules' parameter tree equals HF's Flax layout (REFERENCE
+`save_pretrained`). The linen modules' parameter tree equals HF's Flax layout (docs/reference.md
 section 5), so canonical weights go in and out through `electra.common.layouts`
 (`canonical_to_hf_flax` / `hf_flax_to_canonical`) and files through
 `electra.common.checkpoint` (any supported format; strict matching).

@@ -5,7 +5,7 @@ Mirrors `electra.pt.pretraining`. The pretrainer's parameters are one tree
 `discriminator/electra/embeddings` (word, position and token-type tables and the embedding
 LayerNorm); the generator's tree has no embeddings of its own and reads the shared ones
 (so gradients from both losses add up in the one subtree), and its output layer is tied to
-the shared word table (shared/PRETRAINING.md, step 7).
+the shared word table (docs/pretraining-recipe.md, step 7).
 
 The generator head runs only at the masked positions. JAX needs static shapes, so the
 chosen positions of each row are gathered into K slots (K = `max_predictions`, the row

@@ -1,6 +1,6 @@
 """The seven task models `ElectraFor*`: a linen module (`ElectraFor*Module`, parameter tree
 equal to HF's `FlaxElectraFor*Module`) and the user-facing model object (`ElectraFor*`,
-config + module + params, see `pretrained.py`). Heads as REFERENCE section 3; losses from
+config + module + params, see `pretrained.py`). Heads as docs/reference.md section 3; losses from
 `losses.py` whenever labels are given (HF's Flax heads compute none).
 """
 

@@ -1,6 +1,6 @@
 """Multi-head attention: `ElectraSelfAttention`, `ElectraSelfOutput`, `ElectraAttention`.
 
-Matches HF `ElectraSelfAttention` / `ElectraAttention` (REFERENCE section 2), including
+Matches HF `ElectraSelfAttention` / `ElectraAttention` (docs/reference.md section 2), including
 relative position scores, the decoder key/value cache and cross-attention.
 
 Two paths give the same numbers (to float rounding):

@@ -1,6 +1,6 @@
 """The transformer stack: `ElectraIntermediate`, `ElectraOutput`, `ElectraLayer`, `ElectraEncoder`.
 
-Post-LayerNorm BERT layers as in HF `ElectraLayer` / `ElectraEncoder` (REFERENCE section 2):
+Post-LayerNorm BERT layers as in HF `ElectraLayer` / `ElectraEncoder` (docs/reference.md section 2):
 self-attention, optional cross-attention (decoders with `add_cross_attention`), then the
 feed-forward block. Masks arrive already additive and broadcastable (built once per
 forward in `model.py`); the cache format is described in `attention.py`.

@@ -1,6 +1,6 @@
 """`ElectraModel`: embeddings -> optional `embeddings_project` -> encoder (no pooler).
 
-Matches HF `ElectraModel` (REFERENCE sections 2 and 4). The public forward checks its
+Matches HF `ElectraModel` (docs/reference.md sections 2 and 4). The public forward checks its
 inputs before computing anything (`ValueError` naming the argument); the value-range
 checks (token ids, token types, positions, labels) read the data on the host, so they run
 in eager calls only (`reads_values`): a program captured by `torch.compile`,

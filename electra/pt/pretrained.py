@@ -2,7 +2,7 @@
 `from_pretrained` / `save_pretrained`.
 
 Module attribute names are the canonical key parts, so `state_dict()` keys are the
-canonical keys (REFERENCE section 5) with no renaming. Files are read and matched by
+canonical keys (docs/reference.md section 5) with no renaming. Files are read and matched by
 `electra.common.checkpoint` (any supported format; strict; the `electra.` prefix resolved
 between bare and head checkpoints); this module only copies arrays into parameters.
 """

@@ -3,7 +3,7 @@
 `ElectraPretrainer` pairs a generator (`ElectraForMaskedLM`) and a discriminator
 (`ElectraForPreTraining`) that share one `ElectraEmbeddings` module (word, position and
 token-type tables and the embedding LayerNorm), with the generator's output layer tied to
-the shared word table (shared/PRETRAINING.md, step 7). The generator head runs only at
+the shared word table (docs/pretraining-recipe.md, step 7). The generator head runs only at
 the masked positions, which gives the same losses as the full (B, L, V) logits at a
 fraction of the cost.
 """

@@ -1,4 +1,4 @@
-"""The seven task models `ElectraFor*` (REFERENCE section 3): a backbone `electra` plus a head.
+"""The seven task models `ElectraFor*` (docs/reference.md section 3): a backbone `electra` plus a head.
 
 Each forward checks its inputs and labels before computing anything, runs the backbone,
 applies its head, and computes its loss (from `losses.py`) when labels are given.

@@ -1,6 +1,6 @@
 """`ElectraEmbeddings`: word + token type (+ absolute position) embeddings, LayerNorm, dropout.
 
-Matches HF `ElectraEmbeddings` (REFERENCE section 2). Default `token_type_ids` are zeros
+Matches HF `ElectraEmbeddings` (docs/reference.md section 2). Default `token_type_ids` are zeros
 and default `position_ids` are `arange(past_length, past_length + L)`.
 """
 

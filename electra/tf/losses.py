@@ -1,4 +1,4 @@
-"""Every head's loss, in one place (REFERENCE section 3). Each returns a float32 scalar.
+"""Every head's loss, in one place (docs/reference.md section 3). Each returns a float32 scalar.
 
 Conventions shared with the PyTorch and Flax backends:
 - `-100` labels are ignored by the token-level cross-entropies (MLM, causal LM, token cls).

@@ -1,6 +1,6 @@
 """`ElectraModel`: embeddings -> optional `embeddings_project` -> encoder (no pooler).
 
-Matches HF `ElectraModel` (REFERENCE sections 2 and 4). The public `call` checks its
+Matches HF `ElectraModel` (docs/reference.md sections 2 and 4). The public `call` checks its
 inputs before computing anything. Shape checks use the static shapes and raise
 `ValueError` naming the argument, eagerly and while `tf.function` traces. Value-range
 checks (token ids, token types, positions) read the data: in eager mode they raise

@@ -4,7 +4,7 @@ Mirrors `electra.pt.pretraining`. `ElectraPretrainer` pairs a generator
 (`ElectraForMaskedLM`) and a discriminator (`ElectraForPreTraining`) that share one
 `ElectraEmbeddings` layer (word, position and token-type tables and the embedding
 LayerNorm), with the generator's output layer reading the shared word table
-(shared/PRETRAINING.md, step 7). The generator head runs only at the masked positions.
+(docs/pretraining-recipe.md, step 7). The generator head runs only at the masked positions.
 
 Training checkpoints (`state_arrays`) use the PyTorch parameter names and layouts
 (`param/discriminator.electra.embeddings.word_embeddings.weight`, Linear weights (out, in)),

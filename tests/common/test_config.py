@@ -11,7 +11,7 @@ import transformers
 from electra.common.config import ElectraConfig
 from tests.conftest import tiny_config
 
-# REFERENCE section 1, with HF's names: the values every field must default to.
+# docs/reference.md section 1, with HF's names: the values every field must default to.
 HF_DEFAULTS = dict(
     vocab_size=30522, embedding_size=128, hidden_size=256, num_hidden_layers=12, num_attention_heads=4,
     intermediate_size=1024, hidden_act="gelu", hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,

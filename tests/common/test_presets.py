@@ -1,4 +1,4 @@
-"""Presets: Google's six published sizes (REFERENCE section 1), `tiny`, and `generator_config`."""
+"""Presets: Google's six published sizes (docs/reference.md section 1), `tiny`, and `generator_config`."""
 
 from __future__ import annotations
 

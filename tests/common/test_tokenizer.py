@@ -1,4 +1,4 @@
-"""ElectraTokenizer (pure Python) and ElectraTokenizerFast (`tokenizers`): REFERENCE section 6.
+"""ElectraTokenizer (pure Python) and ElectraTokenizerFast (`tokenizers`): docs/reference.md section 6.
 
 Known cases, options, `__call__` (templates, truncation, padding, tensors), decoding and bad
 input, each checked on both tokenizers and, where HF has the same feature, against
@@ -22,7 +22,7 @@ from electra.common.tokenizer_fast import ElectraTokenizerFast
 
 TOKENIZERS = (ElectraTokenizer, ElectraTokenizerFast)
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-# REFERENCE section 6's vocabulary for "UNwant\u00E9d,running".
+# docs/reference.md section 6's vocabulary for "UNwant\u00E9d,running".
 REFERENCE_VOCAB = "[UNK] [CLS] [SEP] [PAD] [MASK] want ##want ##ed wa un runn ##ing , low lowest".split()
 WORDS = ["the", "cat", "sat", "on", "mat", "hello", "world", "un", "##want", "##ed", "runn", "##ing",
          "na", "##ive", "allen", "##nl", "##p", "sentence", "ah", "zz", "博", "推", "你", "好", "Hello", "HELLO",
@@ -66,7 +66,7 @@ def _offset_tuples(value):
     return [_offset_tuples(row) for row in value]
 
 
-# ---- REFERENCE section 6 known cases ---------------------------------------------------------
+# ---- docs/reference.md section 6 known cases ---------------------------------------------------------
 @pytest.mark.parametrize("cls", TOKENIZERS)
 def test_reference_known_cases(cls):
     tokenizer = cls(vocab=REFERENCE_VOCAB)
