@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from electra.common.validation import IGNORE_INDEX  # noqa: F401  (re-exported: the label of unchosen positions)
+from electra.common.validation import IGNORE_INDEX
 
 MASK_TOKEN_FRACTION = 0.85  # share of the chosen positions replaced by [MASK]; the rest stay as they are
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-IGNORE_INDEX = -100
+from electra.common.validation import IGNORE_INDEX
 
 
 def _cross_entropy(logits: tf.Tensor, labels: tf.Tensor, ignore_index: int | tf.Tensor = IGNORE_INDEX) -> tf.Tensor:
