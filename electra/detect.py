@@ -97,7 +97,7 @@ def format_scores(text: str, scored: list[tuple[str, float]]) -> str:
     for token, p in scored:
         bar = "#" * int(round(p * 20))
         mark = "  <- replaced?" if p > THRESHOLD else ""
-        lines.append(f"  {token:<16} {p:11.3f}  {bar:<20}{mark}")
+        lines.append(f"  {token:<16} {p:11.3f}  {bar:<20}{mark}".rstrip())
     flagged = [token for token, p in scored if p > THRESHOLD]
     lines.append(f"  flagged (p > {THRESHOLD}): {', '.join(flagged) if flagged else 'none'}")
     return "\n".join(lines)
