@@ -14,8 +14,7 @@ import jax.numpy as jnp
 
 from electra.common.config import ElectraConfig
 from electra.flax.activations import get_activation
-from electra.flax.attention import ElectraAttention, dense
-from electra.flax.prng import Dropout
+from electra.flax.attention import ElectraAttention, ElectraSelfOutput, dense
 
 
 class ElectraIntermediate(nn.Module):
@@ -31,19 +30,9 @@ class ElectraIntermediate(nn.Module):
         return self.activation(self.dense(hidden_states))  # (B, L, I)
 
 
-class ElectraOutput(nn.Module):
-    config: ElectraConfig
-    dtype: jnp.dtype = jnp.float32
-    param_dtype: jnp.dtype = jnp.float32
-
-    def setup(self) -> None:
-        self.dense = dense(self.config.hidden_size, self.config, self.dtype, self.param_dtype)
-        self.LayerNorm = nn.LayerNorm(epsilon=self.config.layer_norm_eps, dtype=jnp.float32, param_dtype=self.param_dtype)  # HF name
-        self.dropout = Dropout(self.config.hidden_dropout_prob)
-
-    def __call__(self, hidden_states: jax.Array, input_tensor: jax.Array, train: bool = False) -> jax.Array:
-        hidden_states = self.dropout(self.dense(hidden_states), deterministic=not train)  # (B, L, H)
-        return self.LayerNorm(hidden_states + input_tensor).astype(self.dtype)
+class ElectraOutput(ElectraSelfOutput):
+    """The feed-forward output block, `output.dense` (I -> H) + dropout + LayerNorm(x + residual):
+    the attention's `ElectraSelfOutput` (Flax infers the input width), under HF's name."""
 
 
 class ElectraLayer(nn.Module):
