@@ -152,7 +152,7 @@ class PretrainingBatches:
             if whole_epoch and epoch_examples < self.batch_size:
                 raise ValueError(
                     f"corpus too small for one batch: {epoch_examples} {self.split} examples of length "
-                    f"{self.seq_len} from {self.corpus.sources}, batch_size {self.batch_size}"
+                    f"{self.seq_len} from {', '.join(str(source) for source in self.corpus.sources)}, batch_size {self.batch_size}"
                 )
             if self.split == "eval":
                 return

@@ -115,8 +115,9 @@ def test_eval_split_is_held_out_and_fixed(corpus_dir):
 
 
 def test_corpus_too_small_for_one_batch(corpus_dir):
-    with pytest.raises(ValueError, match=r"corpus too small for one batch: \d+ eval examples .* batch_size 64"):
+    with pytest.raises(ValueError, match=r"corpus too small for one batch: \d+ eval examples .* batch_size 64") as error:
         list(make(corpus_dir, split="eval", batch_size=64))
+    assert f"from {corpus_dir}, batch_size" in str(error.value)  # the path as written, not a list's repr
     with pytest.raises(ValueError, match=r"corpus too small for one batch: \d+ train examples .* batch_size 500"):
         next(make(corpus_dir, batch_size=500))
 
