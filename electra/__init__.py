@@ -4,7 +4,7 @@
 `import electra` loads no framework: the backends are imported only when asked for.
 """
 
-from electra.common import *  # noqa: F401,F403
+from electra.common import *  # noqa: F403
 from electra.common import __all__ as _common_all
 
 __version__ = "0.1.0"

@@ -43,7 +43,8 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-batches", type=int, default=8, help="held-out batches scored at every checkpoint (default: 8)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="start over in an --out that holds a run (the old run is deleted)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (a line per checkpoint instead; also the default when the output is not a terminal)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (a line per checkpoint instead; also the default when the output is not a terminal)")
     p.add_argument("--verbose", action="store_true", help="let the framework's own log messages through (TensorFlow's start-up notices)")
     p.add_argument(
         "--data-parallel", action="store_true",

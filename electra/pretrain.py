@@ -417,7 +417,8 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
                 if chief:
                     save_checkpoint(out, trainer, step, train.state_dict())
                 if bar is None and chief:
-                    print(f"step {step}/{total}  loss {metrics['loss']:.4f}  gen {metrics['generator_loss']:.4f}  disc {metrics['discriminator_loss']:.4f}  {rate:,.0f} tokens/s", flush=True)
+                    print(f"step {step}/{total}  loss {metrics['loss']:.4f}  gen {metrics['generator_loss']:.4f}  "
+                          f"disc {metrics['discriminator_loss']:.4f}  {rate:,.0f} tokens/s", flush=True)
     if bar is not None:
         bar.close()
 

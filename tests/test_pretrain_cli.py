@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from electra import cli  # noqa: E402
-from conftest import austen_pretrain_setup, kill_then_resume, train_records  # noqa: E402
-from conftest import pretrain_args as run_args  # noqa: E402
+from conftest import austen_pretrain_setup, kill_then_resume, train_records
+from conftest import pretrain_args as run_args
+from electra import cli
 
 
 @pytest.fixture(scope="module")

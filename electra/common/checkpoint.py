@@ -18,8 +18,8 @@ import json
 import os
 import re
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -221,7 +221,7 @@ class ElectraConfig:
                 f"{MAX_PARAMETER_BYTES / 2**30:.0f} GiB"
             )
 
-    def replace(self, **changes: Any) -> "ElectraConfig":
+    def replace(self, **changes: Any) -> ElectraConfig:
         """A validated copy with some fields changed (`num_labels=` and `label2id=` are
         accepted too, replacing `id2label`)."""
         if "label2id" in changes:
@@ -246,7 +246,7 @@ class ElectraConfig:
         return dict(sorted(out.items()))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "ElectraConfig":
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> ElectraConfig:
         """Build from a `config.json` dict; unknown keys go to `extra`."""
         if not isinstance(data, dict):
             raise ValueError(f"{source}: expected a JSON object, got {type(data).__name__}")
@@ -284,7 +284,7 @@ class ElectraConfig:
             raise ValueError(f"{source}: a field has the wrong type ({err})") from None
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike) -> "ElectraConfig":
+    def from_pretrained(cls, path: str | os.PathLike) -> ElectraConfig:
         """Read `config.json` from a directory, or a JSON file given directly."""
         path = Path(path)
         file = path / CONFIG_NAME if path.is_dir() else path
@@ -313,7 +313,7 @@ class ElectraConfig:
 
     # ----------------------------------------------------------------- presets
     @classmethod
-    def preset(cls, name: str, **changes: Any) -> "ElectraConfig":
+    def preset(cls, name: str, **changes: Any) -> ElectraConfig:
         """A published size by name (see `electra.common.presets.PRESETS`)."""
         from electra.common.presets import preset_config
 

@@ -271,7 +271,7 @@ def _stdlib_documents() -> Iterator[dict[str, str]]:
     for name in _stdlib_module_names():
         try:
             module = importlib.import_module(name)
-        except BaseException:  # noqa: BLE001 - any failure (even SystemExit) just leaves the module out
+        except BaseException:  # any failure (even SystemExit) just leaves the module out
             continue
         members = [
             obj

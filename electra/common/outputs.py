@@ -14,8 +14,9 @@ pytrees. No framework is imported by this module.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 
 @dataclass
@@ -69,7 +70,7 @@ class ModelOutput:
         return names, tuple(getattr(self, n) for n in names)
 
     @classmethod
-    def __tf_unflatten__(cls, metadata: tuple[str, ...], components: tuple) -> "ModelOutput":
+    def __tf_unflatten__(cls, metadata: tuple[str, ...], components: tuple) -> ModelOutput:
         return cls(**dict(zip(metadata, components)))
 
 

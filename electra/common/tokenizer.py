@@ -20,9 +20,9 @@ the longest vocabulary token.
 import functools
 import re
 
+from electra.common import tokenizer_encoding as encoding
 from electra.common import tokenizer_unicode as unicode_rules
 from electra.common.tokenizer_base import TokenizerBase
-from electra.common import tokenizer_encoding as encoding
 from electra.common.tokenizer_encoding import Piece
 
 _MAX_WORD_CHARS = 100

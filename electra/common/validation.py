@@ -7,8 +7,8 @@ are the same in every backend: they name the argument, what it was and what was 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from electra.common.config import ElectraConfig
 
@@ -77,7 +77,8 @@ def check_range(name: str, low: int, high: int, limit: int, limit_name: str) -> 
         raise ValueError(f"{name} must lie in [0, {limit_name}={limit}), got values in [{low}, {high}]")
 
 
-def check_token_ranges(config: ElectraConfig, ids: tuple[int, int] | None = None, types: tuple[int, int] | None = None, positions: tuple[int, int] | None = None) -> None:
+def check_token_ranges(config: ElectraConfig, ids: tuple[int, int] | None = None, types: tuple[int, int] | None = None,
+                       positions: tuple[int, int] | None = None) -> None:
     """Range checks of (min, max) pairs for input_ids, token_type_ids and position_ids."""
     if ids is not None:
         check_range("input_ids", *ids, config.vocab_size, "vocab_size")

@@ -7,12 +7,11 @@ Each entry matches HF's `ACT2FN` entry of the same name: "gelu" is the exact erf
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
-
 
 # erf(x) ~ x * P(x^2) / Q(x^2) on [-3.8325, 3.8325], +-1 beyond: the float32 rational
 # approximation of XLA's CPU erf (and Eigen's), highest-degree coefficient first.

@@ -7,7 +7,7 @@ Each entry matches HF's `ACT2FN` entry of the same name: "gelu" is the exact erf
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -35,7 +35,8 @@ def _min_max(x: torch.Tensor) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def check_forward_inputs(config: ElectraConfig, input_ids, inputs_embeds, attention_mask, token_type_ids, position_ids, head_mask, past_length: int = 0) -> None:
+def check_forward_inputs(config: ElectraConfig, input_ids, inputs_embeds, attention_mask, token_type_ids, position_ids, head_mask,
+                         past_length: int = 0) -> None:
     """Shape and range checks of a forward call (`ValueError` naming the argument)."""
     shape = lambda t: None if t is None else tuple(t.shape)  # noqa: E731
     validation.check_inputs(

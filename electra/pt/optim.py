@@ -7,7 +7,7 @@ correction). Gradients are clipped to a global norm first (`clip_grad_norm_`).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -17,9 +17,9 @@ if keras.backend.backend() != "tensorflow":
         "(or in ~/.keras/keras.json), then restart Python."
     )
 
-from electra.tf.model import ElectraModel, validate_inputs  # noqa: E402
-from electra.tf.pretrained import ElectraPreTrainedModel  # noqa: E402
-from electra.tf.tasks import (  # noqa: E402
+from electra.tf.model import ElectraModel, validate_inputs
+from electra.tf.pretrained import ElectraPreTrainedModel
+from electra.tf.tasks import (
     ElectraForCausalLM,
     ElectraForMaskedLM,
     ElectraForMultipleChoice,

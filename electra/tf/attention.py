@@ -66,7 +66,8 @@ class ElectraSelfAttention(keras.layers.Layer):
         B, L = tf.shape(x)[0], tf.shape(x)[1]
         return tf.transpose(tf.reshape(x, (B, L, self.num_heads, self.head_dim)), (0, 2, 1, 3))  # (B, N, L, D)
 
-    def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None, past_key_value=None, output_attentions=False, training=False):
+    def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None, past_key_value=None,
+             output_attentions=False, training=False):
         """Args:
             hidden_states: (B, L, H) queries (and keys/values for self-attention).
             attention_mask: additive, broadcastable to (B, N, L, L_kv), or None.
@@ -164,7 +165,8 @@ class ElectraAttention(keras.layers.Layer):
         self.output.build()
         self.built = True
 
-    def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None, past_key_value=None, output_attentions=False, training=False):
+    def call(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None, past_key_value=None,
+             output_attentions=False, training=False):
         context, probs, present = self.self(
             hidden_states, attention_mask, head_mask, encoder_hidden_states, past_key_value, output_attentions=output_attentions, training=training
         )

@@ -12,7 +12,7 @@ are already reduced: each replica's copy gets the same update.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import tensorflow as tf
 

@@ -362,7 +362,8 @@ class PretrainingTrainer:
                     array = np.zeros(tuple(target.shape), np.float32)
                 if tuple(array.shape) != tuple(target.shape):
                     shape = array.T.shape if transposed else array.shape
-                    raise ValueError(f"training checkpoint {key} has shape {shape}, model has {tuple(reversed(target.shape)) if transposed else tuple(target.shape)}")
+                    expected = tuple(reversed(target.shape)) if transposed else tuple(target.shape)
+                    raise ValueError(f"training checkpoint {key} has shape {shape}, model has {expected}")
                 updates.append((target, array))
         for target, array in updates:
             target.assign(array)

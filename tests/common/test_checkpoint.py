@@ -9,7 +9,6 @@ import os
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
 from electra.common import files
 from electra.common.checkpoint import (
     WEIGHTS_INDEX_NAME,
@@ -22,6 +21,7 @@ from electra.common.checkpoint import (
 )
 from electra.common.errors import CheckpointError
 from electra.common.random_weights import random_state_dict
+from tests.conftest import tiny_config
 from tests.hf_reference import FORMATS, save_hf_references
 
 TIED = "generator_lm_head.weight"
@@ -166,8 +166,8 @@ def test_failed_write_leaves_old_files_and_no_temp(tmp_path, monkeypatch):
 def hf_like_files(tmp_path) -> dict[str, os.PathLike]:
     """One small valid file of every kind we read."""
     torch = pytest.importorskip("torch")
-    from flax.serialization import msgpack_serialize
     import h5py
+    from flax.serialization import msgpack_serialize
 
     state = {"electra.embeddings.LayerNorm.weight": np.ones(4, np.float32), "electra.embeddings.LayerNorm.bias": np.zeros(4, np.float32)}
     write_state_dict(tmp_path / "st", state)
@@ -296,9 +296,12 @@ def test_match_tied_key_absent_or_equal(mlm):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda s: s.pop("electra.encoder.layer.1.output.dense.bias"), r"f.bin: missing key\(s\) for ElectraForMaskedLM: electra.encoder.layer.1.output.dense.bias"),
-        (lambda s: s.update({"electra.pooler.dense.weight": np.zeros(2, np.float32)}), r"f.bin: unexpected key\(s\) for ElectraForMaskedLM: electra.pooler.dense.weight"),
-        (lambda s: s.update({"electra.embeddings.LayerNorm.bias": np.zeros(23, np.float32)}), r"electra.embeddings.LayerNorm.bias has shape \(23,\), expected \(24,\)"),
+        (lambda s: s.pop("electra.encoder.layer.1.output.dense.bias"),
+         r"f.bin: missing key\(s\) for ElectraForMaskedLM: electra.encoder.layer.1.output.dense.bias"),
+        (lambda s: s.update({"electra.pooler.dense.weight": np.zeros(2, np.float32)}),
+         r"f.bin: unexpected key\(s\) for ElectraForMaskedLM: electra.pooler.dense.weight"),
+        (lambda s: s.update({"electra.embeddings.LayerNorm.bias": np.zeros(23, np.float32)}),
+         r"electra.embeddings.LayerNorm.bias has shape \(23,\), expected \(24,\)"),
         (lambda s: s.pop("generator_predictions.LayerNorm.bias"), "partial ElectraForMaskedLM head, missing generator_predictions.LayerNorm.bias"),
         (lambda s: s.update({TIED: s[TIED] + 1}), "generator_lm_head.weight is tied to electra.embeddings.word_embeddings.weight but holds different values"),
         (lambda s: s.update({"generator_lm_head.bias": np.zeros(99, np.int32)}), "generator_lm_head.bias has dtype int32"),

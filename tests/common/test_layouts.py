@@ -11,7 +11,6 @@ import re
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
 from electra.common.checkpoint import match_state_dict, read_google_tf1_checkpoint
 from electra.common.errors import CheckpointError
 from electra.common.layouts import (
@@ -24,6 +23,7 @@ from electra.common.layouts import (
 from electra.common.names import ARCHITECTURES
 from electra.common.presets import generator_config
 from electra.common.random_weights import random_state_dict
+from tests.conftest import tiny_config
 
 CONFIGS = {
     "absolute": {},
@@ -60,7 +60,8 @@ def test_flax_tree_names_and_transposes():
     tree = canonical_to_hf_flax(state)
     layer = tree["electra"]["encoder"]["layer"]["1"]
     np.testing.assert_array_equal(layer["attention"]["self"]["query"]["kernel"], state["electra.encoder.layer.1.attention.self.query.weight"].T)
-    np.testing.assert_array_equal(layer["attention"]["self"]["distance_embedding"]["embedding"], state["electra.encoder.layer.1.attention.self.distance_embedding.weight"])
+    np.testing.assert_array_equal(layer["attention"]["self"]["distance_embedding"]["embedding"],
+                                  state["electra.encoder.layer.1.attention.self.distance_embedding.weight"])
     np.testing.assert_array_equal(layer["output"]["LayerNorm"]["scale"], state["electra.encoder.layer.1.output.LayerNorm.weight"])
     assert tree["electra"]["embeddings_project"]["kernel"].shape == (24, 32)  # (E, H)
     assert tree["electra"]["embeddings"]["word_embeddings"]["embedding"].shape == (99, 24)

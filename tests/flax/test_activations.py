@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from jax import export
 
 from electra.flax.activations import ACTIVATIONS, erf, gelu, get_activation

@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import traverse_util
 import pytest
+from flax import traverse_util
 
 import electra.flax as ef
 from conftest import tiny_config

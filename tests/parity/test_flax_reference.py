@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("transformers")
 
-import electra.flax as ef  # noqa: E402
-from conftest import tiny_config  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
-from tests.hf_reference import save_hf_references  # noqa: E402
+import electra.flax as ef
+from conftest import tiny_config
+from electra.common.random_weights import random_state_dict
+from tests.hf_reference import save_hf_references
 
 ATOL = 1e-5
 B, L, C = 2, 9, 3

@@ -19,7 +19,6 @@ from electra.common import pretraining as recipe  # noqa: E402
 from electra.common.presets import generator_config  # noqa: E402
 from electra.common.schedule import LinearSchedule  # noqa: E402
 from electra.pt.pretraining import ElectraPretrainer as PtPretrainer  # noqa: E402
-from electra.pt.pretraining import PretrainingTrainer as PtTrainer  # noqa: E402
 
 LOSS_ATOL = 1e-5
 GRAD_ATOL = 1e-4

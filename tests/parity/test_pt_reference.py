@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import pytest
 import torch
 
 transformers = pytest.importorskip("transformers")
 
 import electra.pt as ours  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
 from conftest import tiny_config  # noqa: E402
+from electra.common.random_weights import random_state_dict  # noqa: E402
 
 ATOL = 1e-5
 B, L = 2, 9

@@ -16,10 +16,10 @@ import pytest
 
 pytest.importorskip("transformers")
 
-import electra.tf as etf  # noqa: E402
-from conftest import tiny_config  # noqa: E402
-from electra.common.checkpoint import read_state_dict  # noqa: E402
-from tests.hf_reference import save_hf_references  # noqa: E402
+import electra.tf as etf
+from conftest import tiny_config
+from electra.common.checkpoint import read_state_dict
+from tests.hf_reference import save_hf_references
 
 ATOL = 1e-5
 B, L, C = 2, 9, 3

@@ -17,9 +17,9 @@ transformers = pytest.importorskip("transformers")
 
 import electra  # noqa: E402
 import electra.pt as ours  # noqa: E402
+from conftest import tiny_config  # noqa: E402
 from electra.common.errors import CheckpointError  # noqa: E402
 from electra.common.random_weights import random_state_dict  # noqa: E402
-from conftest import tiny_config  # noqa: E402
 
 B, L = 2, 7
 

@@ -59,12 +59,13 @@ def test_outputs_load_in_tf_pt_and_transformers_with_equal_logits(finished_run):
     ids = np.array([[2, 2002, 2001, 2025, 1037, 2450, 3, 0]], np.int64)
     mask = (ids != 0).astype(np.int64)
     ours = etf.ElectraForPreTraining.from_pretrained(finished_run / "discriminator")(ids.astype(np.int32), attention_mask=mask.astype(np.int32)).logits.numpy()
+    torch_inputs = dict(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
     with torch.no_grad():
-        pt = ept.ElectraForPreTraining.from_pretrained(finished_run / "discriminator").eval()(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
-        hf = transformers.ElectraForPreTraining.from_pretrained(finished_run / "discriminator").eval()(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
+        pt = ept.ElectraForPreTraining.from_pretrained(finished_run / "discriminator").eval()(**torch_inputs).logits.numpy()
+        hf = transformers.ElectraForPreTraining.from_pretrained(finished_run / "discriminator").eval()(**torch_inputs).logits.numpy()
     np.testing.assert_allclose(ours, pt, atol=1e-5)
     np.testing.assert_allclose(ours, hf, atol=1e-5)
     gen = etf.ElectraForMaskedLM.from_pretrained(finished_run / "generator")(ids.astype(np.int32), attention_mask=mask.astype(np.int32)).logits.numpy()
     with torch.no_grad():
-        hf_gen = transformers.ElectraForMaskedLM.from_pretrained(finished_run / "generator").eval()(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.numpy()
+        hf_gen = transformers.ElectraForMaskedLM.from_pretrained(finished_run / "generator").eval()(**torch_inputs).logits.numpy()
     np.testing.assert_allclose(gen, hf_gen, atol=1e-4)
