@@ -254,7 +254,9 @@ def save_checkpoint(out: Path, trainer, step: int, data_state: dict[str, Any]) -
     tmp = out / f".checkpoint-{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file(trainer.state_arrays(), str(tmp / "state.safetensors"))
+    # C order: safetensors writes an array's buffer as it lies, so a transposed view (the Flax
+    # trainer's kernels in canonical layout) would be stored scrambled.
+    save_file({k: np.ascontiguousarray(v) for k, v in trainer.state_arrays().items()}, str(tmp / "state.safetensors"))
     (tmp / "trainer_state.json").write_text(json.dumps({"step": step, "data": data_state}) + "\n")
     final, old = out / "checkpoint", out / ".checkpoint-old"
     shutil.rmtree(old, ignore_errors=True)

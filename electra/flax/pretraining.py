@@ -359,7 +359,7 @@ class PretrainingTrainer:
         host = jax.device_get({"param": self.params, "adam_m": self.opt_state.mu, "adam_v": self.opt_state.nu})
         for prefix, tree in host.items():
             for name, value in hf_flax_to_canonical(tree).items():
-                arrays[f"{prefix}/{name}"] = np.array(value, np.float32)
+                arrays[f"{prefix}/{name}"] = np.array(value, np.float32, order="C")  # kernels come transposed
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
