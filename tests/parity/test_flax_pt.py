@@ -6,7 +6,7 @@ attentions and losses within 1e-5, for every class and option, and one training 
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 
 import jax
 import jax.numpy as jnp
@@ -181,11 +181,9 @@ def test_training_step_gradients_match_pt(architecture):
 
 
 def test_tf_backend_matches_flax():
-    try:
-        tf_backend = importlib.import_module("electra.tf")
-        tf_class = tf_backend.ElectraForPreTraining
-    except (ImportError, AttributeError) as err:
-        pytest.skip(f"electra.tf is not importable yet ({err})")
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("TensorFlow is not installed")
+    tf_class = importlib.import_module("electra.tf").ElectraForPreTraining  # a broken electra.tf fails here
     config = config_for("ElectraForPreTraining", "absolute")
     state = random_state_dict(config, "ElectraForPreTraining", seed=7)
     tf_model = tf_class(config)

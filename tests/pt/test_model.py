@@ -11,26 +11,7 @@ import torch
 import electra.pt as pt
 from conftest import tiny_config
 from electra.common.names import ARCHITECTURES, expected_shapes
-from electra.common.random_weights import random_state_dict
-
-B, L = 2, 7
-
-
-def build(architecture, seed=0, **changes):
-    if architecture == "ElectraForCausalLM":
-        changes.setdefault("is_decoder", True)
-    config = tiny_config(**changes)
-    model = getattr(pt, architecture)(config)
-    state = random_state_dict(config, architecture, seed=seed)
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-    return model.eval()
-
-
-def ids_for(architecture, config, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    shape = (B, 3, L) if architecture == "ElectraForMultipleChoice" else (B, L)
-    return torch.randint(1, config.vocab_size, shape, generator=g)
-
+from tests.pt.helpers import B, L, build, ids_for
 
 EXPECTED = {
     "ElectraModel": {"last_hidden_state": (B, L, 32)},

@@ -169,37 +169,10 @@ def test_export_writes_both_networks_in_canonical_format(tmp_path, pretrainer):
     np.testing.assert_array_equal(disc.electra.embeddings.word_embeddings.embeddings.numpy(), shared)
 
 
-DISTRIBUTED = """
-import json, sys
-import numpy as np
-import tensorflow as tf
-tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-sys.path[:0] = [sys.argv[1], sys.argv[1] + "/tests"]
-from conftest import tiny_config
-from electra.common.presets import generator_config
-from electra.common.schedule import LinearSchedule
-from electra.tf.pretraining import ElectraPretrainer, PretrainingTrainer
-from tests.tf.test_pretraining import make_batch
-
-disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-batch = make_batch(disc, B=4, L=12)
-batch["attention_mask"][3, -5:] = 0
-results = {}
-for name, strategy in (("one", None), ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
-    # As electra.pretrain.make_trainer does: the trainer builds the model in the strategy's scope.
-    model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=0)
-    trainer = PretrainingTrainer(model, LinearSchedule(1e-3, 1, 10), seed=5, strategy=strategy)
-    metrics = [trainer.train_step(batch, step) for step in range(3)]
-    state = trainer.state_arrays()
-    results[name] = (metrics, state)
-print(json.dumps({"metrics": [results["one"][0], results["two"][0]],
-                  "max_param_diff": max(float(np.abs(results["one"][1][k] - results["two"][1][k]).max()) for k in results["one"][1])}))
-"""
-
-
 def test_mirrored_strategy_step_equals_single_device_step(tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": "tensorflow"}
-    result = subprocess.run([sys.executable, "-P", "-c", DISTRIBUTED, str(REPO_ROOT)], env=env, capture_output=True,
+    worker = REPO_ROOT / "tests" / "tf" / "mirrored_worker.py"
+    result = subprocess.run([sys.executable, "-P", str(worker), str(REPO_ROOT)], env=env, capture_output=True,
                             text=True, timeout=600, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-4000:]
     import json
