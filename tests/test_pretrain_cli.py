@@ -136,9 +136,12 @@ def test_detect_prints_a_probability_per_token(finished_run, capsys):
     assert cli.main(["detect", "--model", str(finished_run / "discriminator"), "the quick brown fox fake over the lazy dog"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "the quick brown fox fake over the lazy dog"
-    rows = [line.split() for line in lines[1:]]
+    assert lines[1].split() == ["token", "p(replaced)"]
+    rows = [line.split() for line in lines[2:-1]]
     assert [r[0] for r in rows] == ["the", "quick", "brown", "fox", "fake", "over", "the", "lazy", "dog"]
     assert all(0.0 <= float(r[1]) <= 1.0 for r in rows)
+    flagged = [r[0] for r in rows if float(r[1]) > 0.5]
+    assert lines[-1] == "  flagged (p > 0.5): " + (", ".join(flagged) if flagged else "none")
 
 
 @pytest.mark.parametrize(
@@ -147,7 +150,7 @@ def test_detect_prints_a_probability_per_token(finished_run, capsys):
         ("empty", "no text"),
         ("binary", "UTF-8"),
         ("too_small", "too small"),
-        ("seq_len", "max_position_embeddings"),
+        ("seq_len", "--seq-len 65 is longer than the 64 positions of --config"),
     ],
 )
 def test_bad_corpus_and_sizes_are_refused(setup, tmp_path, case, message, capsys):
@@ -166,6 +169,7 @@ def test_bad_corpus_and_sizes_are_refused(setup, tmp_path, case, message, capsys
     args[args.index("--corpus") + 1] = str(corpus)
     assert cli.main(args) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # a failed start writes nothing
 
 
 def test_output_directory_of_another_run_and_corrupt_checkpoint_are_refused(setup, finished_run, tmp_path, capsys):
