@@ -134,6 +134,17 @@ class LabelRange:
     attended_only: bool = False
     text: str = ""
 
+    def outside(self, values, attention_mask=None):
+        """Elementwise, which `values` break the rule (a NaN does). Written with operators
+        only, so NumPy arrays, torch and TensorFlow tensors and `jax.numpy` arrays (traced or
+        concrete) all go through this one rule."""
+        bad = ~((values >= self.low) & (values <= self.high))
+        if self.ignore is not None:
+            bad = bad & (values != self.ignore)
+        if self.attended_only and attention_mask is not None:
+            bad = bad & (attention_mask == 1)
+        return bad
+
     def message(self, name: str, value: object) -> str:
         """The error for a value outside the range (`value` may be a format placeholder)."""
         allowed = self.text + (f", or {self.ignore} (ignored)" if self.ignore is not None else "")

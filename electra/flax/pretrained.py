@@ -334,11 +334,7 @@ class ElectraPreTrainedModel:
 def _first_outside(xp, values, rule: validation.LabelRange, attention_mask):
     """(whether any value breaks `rule`, the first that does) with `xp` = NumPy for concrete
     labels or `jax.numpy` for traced ones, so both paths apply the same rule."""
-    bad = ~((values >= rule.low) & (values <= rule.high))
-    if rule.ignore is not None:
-        bad = bad & (values != rule.ignore)
-    if rule.attended_only and attention_mask is not None:
-        bad = bad & (attention_mask == 1)
+    bad = rule.outside(values, attention_mask)
     bad, values = xp.reshape(bad, (-1,)), xp.reshape(values, (-1,))
     return xp.any(bad), values[xp.argmax(bad)]
 

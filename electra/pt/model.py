@@ -70,11 +70,7 @@ def check_label_values(architecture: str, config: ElectraConfig, name: str, labe
                                   float_labels=labels.is_floating_point())
     if rule is None:
         return
-    bad = (labels < rule.low) | (labels > rule.high)
-    if rule.ignore is not None:
-        bad &= labels != rule.ignore
-    if rule.attended_only and attention_mask is not None:
-        bad &= attention_mask == 1
+    bad = rule.outside(labels, attention_mask)
     if bool(bad.any()):
         raise ValueError(rule.message(name, labels[bad][0].item()))
 

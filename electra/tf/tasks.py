@@ -46,12 +46,7 @@ def check_label_values(rule: validation.LabelRange, name: str, labels: tf.Tensor
     labels carry as a control dependency, so the loss never reads unchecked labels. As for
     the input ids, XLA compiles the assert to nothing (see `model.py`).
     """
-    bad = tf.logical_not((labels >= tf.cast(rule.low, labels.dtype)) & (labels <= tf.cast(rule.high, labels.dtype)))
-    if rule.ignore is not None:
-        bad = bad & tf.not_equal(labels, tf.cast(rule.ignore, labels.dtype))
-    if rule.attended_only and attention_mask is not None:
-        bad = bad & tf.equal(attention_mask, 1)
-    outside = tf.boolean_mask(labels, bad)  # (number of bad values,)
+    outside = tf.boolean_mask(labels, rule.outside(labels, attention_mask))  # (number of bad values,)
     if tf.executing_eagerly():
         if tf.size(outside) > 0:
             raise ValueError(rule.message(name, outside[0].numpy().item()))

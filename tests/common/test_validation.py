@@ -50,3 +50,13 @@ def test_regression_and_multi_label(config):
 def test_unknown_architecture_raises(config):
     with pytest.raises(ValueError, match="ElectraModel takes no labels"):
         label_range("ElectraModel", config, "labels")
+
+
+def test_outside_marks_each_value_that_breaks_the_rule(config):
+    import numpy as np
+
+    classes = label_range("ElectraForTokenClassification", config, "labels")
+    np.testing.assert_array_equal(classes.outside(np.array([-100, -1, 0, 2, 3])), [False, True, False, False, True])
+    binary = label_range("ElectraForPreTraining", config, "labels")
+    labels, mask = np.array([0.0, 1.0, 2.0, np.nan, 7.0]), np.array([1, 1, 1, 1, 0])
+    np.testing.assert_array_equal(binary.outside(labels, mask), [False, False, True, True, False])  # padding unchecked
