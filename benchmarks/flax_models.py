@@ -40,9 +40,9 @@ pt_models = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(pt_models)
 
 import electra.flax as ef  # noqa: E402
-from electra.common.layouts import canonical_to_hf_flax  # noqa: E402
-from electra.common.presets import preset_config  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
+from electra.common.config import preset_config  # noqa: E402
+from electra.common.weights.layouts import canonical_to_hf_flax  # noqa: E402
+from electra.common.weights.random import random_state_dict  # noqa: E402
 from electra.flax import losses  # noqa: E402
 
 L = pt_models.L

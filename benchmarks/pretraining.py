@@ -3,7 +3,7 @@ against a reference step built from HF `transformers` 4.57 PyTorch models, in on
 
 Step benchmark (always): the `small` preset discriminator with its 0.25 generator, B=8, L=128,
 each backend's `PretrainingTrainer.train_step(batch, step)` built as `electra pretrain` builds
-it (`electra.pretrain.make_trainer`), against a reference step: HF `ElectraForMaskedLM`
+it (`electra.commands.pretrain.make_trainer`), against a reference step: HF `ElectraForMaskedLM`
 (generator) and `ElectraForPreTraining` (discriminator) sharing one embeddings module, the
 generator head re-tied to the shared word embeddings; the generator runs on the masked input
 and returns full (B, L, V) logits with HF's MLM loss (`labels=`); Gumbel-max sampling in
@@ -53,12 +53,11 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from electra.common import pretraining as recipe  # noqa: E402
-from electra.common.config import ElectraConfig  # noqa: E402
-from electra.common.masking import IGNORE_INDEX, default_max_predictions, mask_batch  # noqa: E402
-from electra.common.presets import generator_config  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
-from electra.common.schedule import LinearSchedule  # noqa: E402
+from electra.common.config import ElectraConfig, generator_config  # noqa: E402
+from electra.common.pretraining import recipe  # noqa: E402
+from electra.common.pretraining.masking import IGNORE_INDEX, default_max_predictions, mask_batch  # noqa: E402
+from electra.common.pretraining.schedule import LinearSchedule  # noqa: E402
+from electra.common.weights.random import random_state_dict  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 B, L = 8, 128
@@ -157,7 +156,7 @@ def reference_step(disc: ElectraConfig, gen: ElectraConfig):
 
 def electra_step(backend: str, disc: ElectraConfig, gen: ElectraConfig, **trainer_args):
     """`PretrainingTrainer.train_step` of `electra.<backend>.pretraining`, as `make_trainer` builds it."""
-    module = importlib.import_module(f"electra.{backend}.pretraining")
+    module = importlib.import_module(f"electra.{backend}.trainer")
     schedule = LinearSchedule(5e-4, 10_000, 1_000_000)
     pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=recipe.LossWeights(), seed=0)
     trainer_args.setdefault("max_predictions", default_max_predictions(0.15, L))  # as make_trainer (masked_batches' default cap)

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 import electra.pt as pt  # noqa: E402
 from electra.common.config import ElectraConfig  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
+from electra.common.weights.random import random_state_dict  # noqa: E402
 
 L = 128
 DEVICE = torch.device("cpu")

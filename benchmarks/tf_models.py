@@ -41,7 +41,7 @@ import tensorflow as tf  # noqa: E402
 
 import electra.tf as etf  # noqa: E402
 from electra.common.config import ElectraConfig  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
+from electra.common.weights.random import random_state_dict  # noqa: E402
 
 
 def _load_pt_models():
@@ -75,10 +75,10 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
 
 def build_tf_pair(config: ElectraConfig, architecture: str):
     """Ours and HF's TF model with the same canonical weights (HF's assigned by name
-    through `electra.common.layouts.canonical_to_hf_tf`)."""
+    through `electra.common.weights.layouts.canonical_to_hf_tf`)."""
     import transformers
 
-    from electra.common.layouts import canonical_to_hf_tf
+    from electra.common.weights.layouts import canonical_to_hf_tf
 
     state = random_state_dict(config, architecture, scale=0.02)
     ours = getattr(etf, architecture)(config)

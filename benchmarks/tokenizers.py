@@ -70,8 +70,8 @@ def main() -> None:
     import tokenizers
     import transformers
 
-    from electra.common.tokenizer import ElectraTokenizer
-    from electra.common.tokenizer_fast import ElectraTokenizerFast
+    from electra.common.tokenizers.fast import ElectraTokenizerFast
+    from electra.common.tokenizers.slow import ElectraTokenizer
 
     vocab = args.data / "vocab" / "bert-base-uncased-vocab.txt"
     texts = read_paragraphs(args.data, args.texts)

@@ -11,9 +11,9 @@ __version__ = "0.1.0"
 
 # Names resolved on first use, so that importing the package stays cheap.
 _LAZY = {
-    "ElectraTokenizer": "electra.common.tokenizer",
-    "ElectraTokenizerFast": "electra.common.tokenizer_fast",
-    "train_wordpiece": "electra.common.tokenizer_fast",
+    "ElectraTokenizer": "electra.common.tokenizers.slow",
+    "ElectraTokenizerFast": "electra.common.tokenizers.fast",
+    "train_wordpiece": "electra.common.tokenizers.fast",
 }
 
 __all__ = [*_common_all, *_LAZY, "__version__"]

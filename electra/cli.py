@@ -107,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         quiet_frameworks(args.backend)
     try:
         if args.command == "pretrain":
-            from electra.pretrain import run_pretraining
+            from electra.commands.pretrain import run_pretraining
 
             run_pretraining(args)
         elif args.command == "detect":
-            from electra.detect import run_detect
+            from electra.commands.detect import run_detect
 
             run_detect(args)
     except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as err:

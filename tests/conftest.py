@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from electra.common.config import ElectraConfig
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.random import random_state_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

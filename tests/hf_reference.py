@@ -12,7 +12,7 @@ models are built and saved by running this file as a script, and tests read the 
                                inputs={"input_ids": ids, "attention_mask": mask})  # optional
     paths["ElectraForMaskedLM"]["tf"]            # directory with config.json + tf_model.h5
 
-For each architecture `A` (a name from `electra.common.names.ARCHITECTURES`), files go to
+For each architecture `A` (a name from `electra.common.weights.names.ARCHITECTURES`), files go to
 `directory/A/`:
 
 - `pt/`: `transformers.A(config)` after `torch.manual_seed(seed)` (or loaded with

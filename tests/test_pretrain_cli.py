@@ -66,7 +66,7 @@ def test_outputs_load_in_our_pt_and_in_transformers(finished_run):
     import torch
     import transformers
 
-    from electra.common.tokenizer_fast import ElectraTokenizerFast
+    from electra.common.tokenizers.fast import ElectraTokenizerFast
     from electra.pt import ElectraForMaskedLM, ElectraForPreTraining
 
     tokenizer = ElectraTokenizerFast.from_pretrained(finished_run / "discriminator")
@@ -86,7 +86,7 @@ def test_outputs_load_in_our_pt_and_in_transformers(finished_run):
 def test_outputs_load_in_tf_and_flax_with_equal_logits(finished_run):
     import torch
 
-    from electra.common.tokenizer_fast import ElectraTokenizerFast
+    from electra.common.tokenizers.fast import ElectraTokenizerFast
     from electra.pt import ElectraForMaskedLM, ElectraForPreTraining
 
     pytest.importorskip("tensorflow")

@@ -1,7 +1,7 @@
 """Framework-free core of `electra`: config, presets, outputs, weight names, checkpoint
 files, tokenizers and the pretraining data pipeline. Imports no deep-learning framework."""
 
-from electra.common.config import ElectraConfig
+from electra.common.config import ElectraConfig, generator_config, preset_config
 from electra.common.errors import CheckpointError
 from electra.common.outputs import (
     CausalLMOutput,
@@ -15,7 +15,7 @@ from electra.common.outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from electra.common.presets import PRESETS, generator_config, preset_config
+from electra.common.presets import PRESETS
 
 __all__ = [
     "CausalLMOutput",

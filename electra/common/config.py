@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from electra.common.files import atomic_write_text
+from electra.common.presets import preset_fields
 
 CONFIG_NAME = "config.json"
 
@@ -314,10 +315,9 @@ class ElectraConfig:
     # ----------------------------------------------------------------- presets
     @classmethod
     def preset(cls, name: str, **changes: Any) -> ElectraConfig:
-        """A published size by name (see `electra.common.presets.PRESETS`)."""
-        from electra.common.presets import preset_config
-
-        return preset_config(name, **changes)
+        """A published size by name (see `electra.common.presets.PRESETS`), with optional
+        field overrides (`vocab_size=...`)."""
+        return cls(**preset_fields(name)).replace(**changes)
 
 
 # Attached after the dataclass is built: in the class body these properties would become the
@@ -329,3 +329,34 @@ ElectraConfig.label2id = property(ElectraConfig._get_label2id, ElectraConfig._se
 def _check_choice(name: str, value: Any, choices: tuple) -> None:
     if value not in choices:
         raise ValueError(f"ElectraConfig.{name} must be one of {list(choices)}, got {value!r}")
+
+
+def preset_config(name: str, **changes: Any) -> ElectraConfig:
+    """The config of a named preset, with optional field overrides (`vocab_size=...`)."""
+    return ElectraConfig.preset(name, **changes)
+
+
+def generator_config(discriminator: ElectraConfig, fraction: float = 0.25) -> ElectraConfig:
+    """The generator paired with `discriminator`, as the ELECTRA pretraining code derives it
+    (docs/pretraining-recipe.md): hidden = round(H * fraction), intermediate = 4 x hidden,
+    heads = max(1, hidden // 64) (lowered to a divisor of the width), same depth, vocabulary,
+    positions and embedding size (the embeddings are shared).
+
+    Args:
+        discriminator: the discriminator's config.
+        fraction: generator hidden size / discriminator hidden size (the paper uses 1/4
+            for small and large, 1/3 for base; Google's released Small used 1.0).
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"generator fraction must be in (0, 1], got {fraction!r}")
+    hidden = max(1, int(round(discriminator.hidden_size * fraction)))
+    heads = max(1, hidden // 64)
+    while hidden % heads:  # keep the head count a divisor of the width
+        heads -= 1
+    return discriminator.replace(
+        hidden_size=hidden,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        is_decoder=False,
+        add_cross_attention=False,
+    )

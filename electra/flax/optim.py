@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from electra.common import schedule
+from electra.common.pretraining import schedule
 
 CLIP_EPSILON = 1e-6  # PyTorch's clip_grad_norm_ adds it to the norm
 

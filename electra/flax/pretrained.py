@@ -3,9 +3,9 @@
 Mirrors HF's `FlaxElectraPreTrainedModel` (explicit `params`, `dropout_rng`, `train`) and
 `electra.pt.ElectraPreTrainedModel` (canonical state dict in and out, `from_pretrained`,
 `save_pretrained`). The linen modules' parameter tree equals HF's Flax layout (docs/reference.md
-section 5), so canonical weights go in and out through `electra.common.layouts`
+section 5), so canonical weights go in and out through `electra.common.weights.layouts`
 (`canonical_to_hf_flax` / `hf_flax_to_canonical`) and files through
-`electra.common.checkpoint` (any supported format; strict matching).
+`electra.common.weights.checkpoint` (any supported format; strict matching).
 
 Calls work inside `jax.jit`, `jax.grad` and `jax.vmap` with explicit `params`, and through
 `jax.export` / `jax2tf` with symbolic batch and length. Shape checks run at every call
@@ -38,8 +38,8 @@ from jax.experimental import checkify
 
 from electra.common import validation
 from electra.common.config import ElectraConfig
-from electra.common.layouts import canonical_to_hf_flax, hf_flax_to_canonical
-from electra.common.names import tied_keys
+from electra.common.weights.layouts import canonical_to_hf_flax, hf_flax_to_canonical
+from electra.common.weights.names import tied_keys
 from electra.flax import prng
 
 
@@ -125,7 +125,7 @@ class ElectraPreTrainedModel:
         """Load canonical arrays after strict matching (`CheckpointError` naming the key),
         so a state that fails to match leaves `params` unchanged. Returns (and warns about)
         the keys that were absent and keep their fresh initialisation."""
-        from electra.common.checkpoint import match_state_dict
+        from electra.common.weights.checkpoint import match_state_dict
 
         matched, new_keys, _unused = match_state_dict(state, self.config, self.architecture, source=source)
         loaded = canonical_to_hf_flax(matched, tie_word_embeddings=self.config.tie_word_embeddings)
@@ -152,7 +152,7 @@ class ElectraPreTrainedModel:
         `kwargs` go to the constructor (`dtype`, `param_dtype`, `gradient_checkpointing`, `seed`).
         No random initialisation runs unless the checkpoint lacks weights (a bare checkpoint
         loaded into a head class): those, and only then, come from `seed`."""
-        from electra.common.checkpoint import read_state_dict
+        from electra.common.weights.checkpoint import read_state_dict
 
         path = Path(path)
         if config is None:
@@ -164,7 +164,7 @@ class ElectraPreTrainedModel:
 
     def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | str | None = None) -> Path:
         """Write `config.json` (with `architectures`) and canonical `model.safetensors`."""
-        from electra.common.checkpoint import save_pretrained
+        from electra.common.weights.checkpoint import save_pretrained
 
         save_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
         return Path(directory)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import torch
 
-from electra.common import schedule
+from electra.common.pretraining import schedule
 
 
 class ElectraAdamW(torch.optim.Optimizer):

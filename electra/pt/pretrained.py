@@ -3,7 +3,7 @@
 
 Module attribute names are the canonical key parts, so `state_dict()` keys are the
 canonical keys (docs/reference.md section 5) with no renaming. Files are read and matched by
-`electra.common.checkpoint` (any supported format; strict; the `electra.` prefix resolved
+`electra.common.weights.checkpoint` (any supported format; strict; the `electra.` prefix resolved
 between bare and head checkpoints); this module only copies arrays into parameters.
 """
 
@@ -80,7 +80,7 @@ class ElectraPreTrainedModel(nn.Module):
     def _keys_to_ignore_on_save(self) -> list[str] | None:
         # HF: keys `save_pretrained` leaves out (ours: the tied ones); the Trainer re-ties
         # when a checkpoint it reloads lacks exactly these.
-        from electra.common.names import tied_keys
+        from electra.common.weights.names import tied_keys
 
         return sorted(tied_keys(self.config, self.architecture)) or None
 
@@ -219,7 +219,7 @@ class ElectraPreTrainedModel(nn.Module):
         Returns the keys that were absent and keep their fresh initialisation (a bare
         checkpoint loaded into a head class); they are also listed in a warning.
         """
-        from electra.common.checkpoint import match_state_dict
+        from electra.common.weights.checkpoint import match_state_dict
 
         matched, new_keys, _unused = match_state_dict(state, self.config, self.architecture, source=source)
         return self._load_matched(matched, new_keys, source)
@@ -262,8 +262,8 @@ class ElectraPreTrainedModel(nn.Module):
             TypeError: a keyword argument that is no config attribute.
             CheckpointError: a missing, unexpected or misshapen weight (naming it).
         """
-        from electra.common.checkpoint import match_state_dict, read_state_dict
         from electra.common.errors import CheckpointError
+        from electra.common.weights.checkpoint import match_state_dict, read_state_dict
 
         path = Path(path)
         if config is None:
@@ -298,7 +298,7 @@ class ElectraPreTrainedModel(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | None = None) -> Path:
         """Write `config.json` (with `architectures`) and canonical `model.safetensors`."""
-        from electra.common.checkpoint import save_pretrained
+        from electra.common.weights.checkpoint import save_pretrained
 
         extra = dict(self.config.extra, architectures=[self.architecture])
         config = self.config.replace(extra=extra)
@@ -324,7 +324,7 @@ def _changed_config(config: ElectraConfig, changes: dict, architecture: str) -> 
 def _mismatched_keys(state: dict[str, np.ndarray], config: ElectraConfig, architecture: str) -> dict[str, tuple]:
     """{key: (checkpoint shape, model shape)} for the checkpoint keys the model has with another shape
     (a bare checkpoint's keys are compared under the `electra.` prefix)."""
-    from electra.common.names import BACKBONE_PREFIX, expected_shapes
+    from electra.common.weights.names import BACKBONE_PREFIX, expected_shapes
 
     expected = expected_shapes(config, architecture)
     mismatched = {}

@@ -10,7 +10,7 @@ threshold: keep probability 1 - p to within 2^-32, about 4 ms for the same tenso
 and as fast as before without it.
 
 Same contract as `keras.layers.Dropout` (it is one: `rate`, `noise_shape`, `seed`,
-`get_config` and the `seed_generator` that `electra.tf.pretraining` resets are unchanged):
+`get_config` and the `seed_generator` that `electra.tf.trainer` resets are unchanged):
 in training, each element is zeroed with probability `rate` and the rest are scaled by
 1 / (1 - rate); otherwise it is the identity. Each call draws its seed from the layer's
 `seed_generator`, as Keras does; the masks are not the ones Keras draws from that seed.

@@ -136,7 +136,7 @@ class ElectraModel(ElectraPreTrainedModel):
         self.encoder = ElectraEncoder(config, name="encoder")
 
     def build(self, input_shape=None):
-        if not self.embeddings.built:  # already built when shared (electra.tf.pretraining)
+        if not self.embeddings.built:  # already built when shared (electra.tf.trainer)
             self.embeddings.build()
         if hasattr(self, "embeddings_project"):
             self.embeddings_project.build((None, None, self.config.embedding_size))

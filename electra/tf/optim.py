@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import tensorflow as tf
 
-from electra.common import schedule
+from electra.common.pretraining import schedule
 
 
 class ElectraAdamW:

@@ -5,7 +5,7 @@ Canonical keys come from the layer tree, not from a table: sub-layer attribute n
 the canonical key parts (`electra.encoder.layer.0.attention.self.query`), list attributes
 give the index, and the leaf variable is renamed by `LEAVES` (Keras `kernel` (in, out) ->
 `weight` (out, in), `gamma` -> `weight`, `beta` -> `bias`, `embeddings` -> `weight`).
-Files are read and matched by `electra.common.checkpoint` (any supported format, strict,
+Files are read and matched by `electra.common.weights.checkpoint` (any supported format, strict,
 the `electra.` prefix resolved between bare and head checkpoints); this module only
 copies arrays into variables.
 
@@ -38,8 +38,8 @@ import tensorflow as tf
 
 from electra.common.config import ElectraConfig
 from electra.common.errors import CheckpointError
-from electra.common.names import tied_keys
 from electra.common.outputs import ModelOutput
+from electra.common.weights.names import tied_keys
 
 # Keras leaf variable name -> (canonical leaf, transposed).
 LEAVES = {
@@ -130,7 +130,7 @@ class ElectraPreTrainedModel(keras.Model):
         Returns the keys that were absent and keep their fresh initialisation (a bare
         checkpoint loaded into a head class); they are also listed in a warning.
         """
-        from electra.common.checkpoint import match_state_dict
+        from electra.common.weights.checkpoint import match_state_dict
 
         matched, new_keys, _unused = match_state_dict(state, self.config, self.architecture, source=source)
         return self._load_matched(matched, new_keys, source)
@@ -170,7 +170,7 @@ class ElectraPreTrainedModel(keras.Model):
         When the checkpoint holds every weight, the variables are created with zeros rather
         than random draws (then assigned); when it lacks some (a bare checkpoint loaded into
         a head class), the model is initialised as `cls(config)` is."""
-        from electra.common.checkpoint import match_state_dict, read_state_dict
+        from electra.common.weights.checkpoint import match_state_dict, read_state_dict
         from electra.tf.embeddings import weights_to_be_loaded
 
         path = Path(path)
@@ -187,7 +187,7 @@ class ElectraPreTrainedModel(keras.Model):
     def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | str | None = None) -> Path:
         """Write `config.json` (with `architectures`) and canonical `model.safetensors`,
         the same files `electra.pt` writes."""
-        from electra.common.checkpoint import save_pretrained
+        from electra.common.weights.checkpoint import save_pretrained
 
         extra = dict(self.config.extra, architectures=[self.architecture])
         config = self.config.replace(extra=extra)

@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from electra.common.batches import PretrainingBatches
-from electra.common.masking import IGNORE_INDEX
+from electra.common.pretraining.batches import PretrainingBatches
+from electra.common.pretraining.masking import IGNORE_INDEX
 
 PAD, CLS, SEP, MASK = 0, 1, 2, 3
 B, L = 4, 32

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from electra.common import files
-from electra.common.checkpoint import (
+from electra.common.errors import CheckpointError
+from electra.common.weights.checkpoint import (
     WEIGHTS_INDEX_NAME,
     WEIGHTS_NAME,
     load_pretrained,
@@ -19,8 +20,7 @@ from electra.common.checkpoint import (
     save_pretrained,
     write_state_dict,
 )
-from electra.common.errors import CheckpointError
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.random import random_state_dict
 from tests.conftest import tiny_config
 from tests.hf_reference import FORMATS, save_hf_references
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from electra.common.corpus import Corpus, DocumentStart, default_corpus
+from electra.common.pretraining.corpus import Corpus, DocumentStart, default_corpus
 
 
 def write(path, content):

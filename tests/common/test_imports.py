@@ -51,3 +51,54 @@ def test_the_check_sees_a_framework():
         pytest.skip("no framework installed: nothing for the check to see")
     framework, backend = installed[0]
     assert framework in modules_after(f"import electra.{backend}")
+
+
+def _common_import_graph() -> dict[str, set[str]]:
+    """Module -> the `electra.common` modules it imports (anywhere in its body), read with `ast`."""
+    import ast
+
+    root = REPO_ROOT / "electra" / "common"
+    graph: dict[str, set[str]] = {}
+    for file in root.rglob("*.py"):
+        parts = file.relative_to(REPO_ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        targets = set()
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("electra.common"):
+                targets.add(node.module)
+                targets.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name.startswith("electra.common"))
+        graph[name] = targets
+    return {name: {t for t in targets if t in graph and t != name} for name, targets in graph.items()}
+
+
+def test_common_is_three_parts_around_the_contract_without_cycles():
+    graph = _common_import_graph()
+    parts = ("tokenizers", "weights", "pretraining")
+    assert {n.split(".")[2] for n in graph if n.count(".") >= 3} == set(parts)
+
+    def part(name: str) -> str | None:
+        pieces = name.split(".")
+        return pieces[2] if len(pieces) > 2 and pieces[2] in parts else None
+
+    for name, targets in graph.items():
+        if name == "electra.common":
+            continue
+        for target in targets:
+            # A part reads the contract and itself; the contract reads no part.
+            assert part(target) in (None, part(name)), f"{name} imports {target}"
+    # No cycle: a depth-first walk never meets a module on its own path.
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert state.get(name) != 1, f"import cycle: {' -> '.join(path + (name,))}"
+        if state.get(name) == 2:
+            return
+        state[name] = 1
+        for target in graph[name]:
+            visit(target, path + (name,))
+        state[name] = 2
+
+    for name in graph:
+        visit(name, ())

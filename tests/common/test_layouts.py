@@ -11,18 +11,18 @@ import re
 import numpy as np
 import pytest
 
-from electra.common.checkpoint import match_state_dict, read_google_tf1_checkpoint
+from electra.common.config import generator_config
 from electra.common.errors import CheckpointError
-from electra.common.layouts import (
+from electra.common.weights.checkpoint import match_state_dict, read_google_tf1_checkpoint
+from electra.common.weights.layouts import (
     canonical_to_hf_flax,
     canonical_to_hf_tf,
     google_tf1_to_canonical,
     hf_flax_to_canonical,
     hf_tf_to_canonical,
 )
-from electra.common.names import ARCHITECTURES
-from electra.common.presets import generator_config
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.names import ARCHITECTURES
+from electra.common.weights.random import random_state_dict
 from tests.conftest import tiny_config
 
 CONFIGS = {

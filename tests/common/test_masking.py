@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from electra.common.masking import IGNORE_INDEX, default_max_predictions, mask_batch
+from electra.common.pretraining.masking import IGNORE_INDEX, default_max_predictions, mask_batch
 
 PAD, CLS, SEP, MASK = 0, 101, 102, 103
 SPECIALS = (CLS, SEP)

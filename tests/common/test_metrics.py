@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from electra.common.metrics import binary_counts, precision_recall_accuracy, roc_auc
+from electra.common.pretraining.metrics import binary_counts, precision_recall_accuracy, roc_auc
 
 
 def pairwise_auc(scores, labels):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from electra.common.packing import build_examples, encode_examples, pack_document, split_sentences
+from electra.common.pretraining.packing import build_examples, encode_examples, pack_document, split_sentences
 
 PAD, CLS, SEP = 0, 1, 2
 L = 64

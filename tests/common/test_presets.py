@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from electra.common.config import ElectraConfig
-from electra.common.presets import PRESETS, generator_config, preset_config
+from electra.common.config import ElectraConfig, generator_config, preset_config
+from electra.common.presets import PRESETS
 
 # name: (embedding, hidden, layers, heads, intermediate, parameters of the bare model)
 PUBLISHED = {

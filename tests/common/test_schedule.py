@@ -2,7 +2,7 @@
 
 import pytest
 
-from electra.common.schedule import LinearSchedule, decays
+from electra.common.pretraining.schedule import LinearSchedule, decays
 
 
 def test_warmup_and_decay_act_at_once():

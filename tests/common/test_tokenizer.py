@@ -17,8 +17,8 @@ import transformers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from electra.common.tokenizer import ElectraTokenizer
-from electra.common.tokenizer_fast import ElectraTokenizerFast
+from electra.common.tokenizers.fast import ElectraTokenizerFast
+from electra.common.tokenizers.slow import ElectraTokenizer
 
 TOKENIZERS = (ElectraTokenizer, ElectraTokenizerFast)
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

@@ -16,8 +16,8 @@ import itertools
 import pytest
 import transformers
 
-from electra.common.tokenizer import ElectraTokenizer
-from electra.common.tokenizer_fast import ElectraTokenizerFast
+from electra.common.tokenizers.fast import ElectraTokenizerFast
+from electra.common.tokenizers.slow import ElectraTokenizer
 
 EXTRAS = dict(return_offsets_mapping=True, return_special_tokens_mask=True)
 

@@ -13,8 +13,8 @@ import os
 import pytest
 import transformers
 
-from electra.common.tokenizer import ElectraTokenizer
-from electra.common.tokenizer_fast import ElectraTokenizerFast, train_wordpiece
+from electra.common.tokenizers.fast import ElectraTokenizerFast, train_wordpiece
+from electra.common.tokenizers.slow import ElectraTokenizer
 
 TOKENIZERS = (ElectraTokenizer, ElectraTokenizerFast)
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "Cat", "é", "e",

@@ -19,9 +19,9 @@ import unicodedata
 
 import pytest
 
-from electra.common import tokenizer_unicode as rules
-from electra.common.tokenizer import ElectraTokenizer
-from electra.common.tokenizer_fast import ElectraTokenizerFast
+from electra.common.tokenizers import unicode as rules
+from electra.common.tokenizers.fast import ElectraTokenizerFast
+from electra.common.tokenizers.slow import ElectraTokenizer
 
 transformers = pytest.importorskip("transformers")
 

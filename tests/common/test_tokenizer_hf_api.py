@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pytest
 
-from electra.common.tokenizer import ElectraTokenizer
-from electra.common.tokenizer_fast import ElectraTokenizerFast
+from electra.common.tokenizers.fast import ElectraTokenizerFast
+from electra.common.tokenizers.slow import ElectraTokenizer
 
 transformers = pytest.importorskip("transformers")
 

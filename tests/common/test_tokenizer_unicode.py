@@ -3,7 +3,7 @@ every code point of planes 0-3 and 14 (all of Unicode that is assigned but priva
 first 4096 of each other plane.
 
 On a mismatch the message lists the code points, which is what the `_TOKENIZERS_*` tables in
-`electra/common/tokenizer_unicode.py` need after a Python or `tokenizers` upgrade.
+`electra/common/tokenizers/unicode.py` need after a Python or `tokenizers` upgrade.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import unicodedata
 import pytest
 from tokenizers import normalizers, pre_tokenizers
 
-from electra.common import tokenizer_unicode as rules
+from electra.common.tokenizers import unicode as rules
 
 CHUNK = 0x4000
 CODE_POINTS = [c for plane in (0, 1, 2, 3, 14) for c in range(plane << 16, (plane + 1) << 16)]

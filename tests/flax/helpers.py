@@ -11,7 +11,7 @@ import numpy as np
 
 import electra.flax as ef
 from conftest import tiny_config
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.random import random_state_dict
 
 B, L = 2, 7
 

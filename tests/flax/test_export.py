@@ -14,7 +14,7 @@ import pytest
 from jax import export
 from jax.experimental import checkify
 
-from electra.common.names import ARCHITECTURES
+from electra.common.weights.names import ARCHITECTURES
 from helpers import build
 
 B, L = 3, 5  # not the helpers' (2, 7): the exported functions were traced for any (B, L)

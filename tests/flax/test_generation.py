@@ -9,7 +9,7 @@ import pytest
 
 import electra.flax as ef
 from conftest import tiny_config
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.random import random_state_dict
 from electra.flax.generation import filter_logits
 
 

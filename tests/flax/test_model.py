@@ -12,8 +12,8 @@ from flax import traverse_util
 
 import electra.flax as ef
 from conftest import tiny_config
-from electra.common.layouts import hf_flax_to_canonical
-from electra.common.names import ARCHITECTURES, expected_shapes
+from electra.common.weights.layouts import hf_flax_to_canonical
+from electra.common.weights.names import ARCHITECTURES, expected_shapes
 from helpers import B, L, build, ids_for, padding_mask
 
 EXPECTED = {

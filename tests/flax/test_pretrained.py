@@ -15,8 +15,8 @@ from flax import serialization
 import electra.flax as ef
 from conftest import tiny_config
 from electra.common.errors import CheckpointError
-from electra.common.layouts import canonical_to_hf_flax
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.layouts import canonical_to_hf_flax
+from electra.common.weights.random import random_state_dict
 
 IDS = np.array([[1, 2, 3, 4]], np.int32)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from electra.flax import prng
-from electra.flax.pretraining import first_argmax
+from electra.flax.trainer import first_argmax
 
 
 @pytest.mark.parametrize("shape", [(), (1,), (5, 7), (3, 4, 129), (8, 24, 1001)])

@@ -17,9 +17,9 @@ torch = pytest.importorskip("torch")
 
 import electra.flax as ef  # noqa: E402
 import electra.pt as ept  # noqa: E402
-from electra.common.layouts import hf_flax_to_canonical  # noqa: E402
-from electra.common.names import ARCHITECTURES  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
+from electra.common.weights.layouts import hf_flax_to_canonical  # noqa: E402
+from electra.common.weights.names import ARCHITECTURES  # noqa: E402
+from electra.common.weights.random import random_state_dict  # noqa: E402
 
 try:  # tests/ on sys.path (rootdir conftest) or tests as a package
     from conftest import tiny_config
@@ -200,11 +200,11 @@ def test_tf_backend_matches_flax():
 def test_pretraining_step_matches_pt():
     """Same weights, batch and injected Gumbel noise: the same losses, metrics and samples
     (1e-5) and the same gradients (1e-4), parameter for parameter under the pt names."""
-    from electra.common import pretraining as recipe
-    from electra.common.layouts import canonical_to_hf_flax
-    from electra.common.presets import generator_config
-    from electra.flax.pretraining import ElectraPretrainer, max_predictions_for
-    from electra.pt.pretraining import ElectraPretrainer as PtPretrainer
+    from electra.common.config import generator_config
+    from electra.common.pretraining import recipe
+    from electra.common.weights.layouts import canonical_to_hf_flax
+    from electra.flax.trainer import ElectraPretrainer, max_predictions_for
+    from electra.pt.trainer import ElectraPretrainer as PtPretrainer
 
     disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     gen = generator_config(disc, 0.5)

@@ -15,7 +15,7 @@ pytest.importorskip("transformers")
 
 import electra.flax as ef
 from conftest import tiny_config
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.random import random_state_dict
 from tests.hf_reference import save_hf_references
 
 ATOL = 1e-5

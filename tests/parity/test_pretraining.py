@@ -15,10 +15,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import masked_batch, tiny_config  # noqa: E402
-from electra.common import pretraining as recipe  # noqa: E402
-from electra.common.presets import generator_config  # noqa: E402
-from electra.common.schedule import LinearSchedule  # noqa: E402
-from electra.pt.pretraining import ElectraPretrainer as PtPretrainer  # noqa: E402
+from electra.common.config import generator_config  # noqa: E402
+from electra.common.pretraining import recipe  # noqa: E402
+from electra.common.pretraining.schedule import LinearSchedule  # noqa: E402
+from electra.pt.trainer import ElectraPretrainer as PtPretrainer  # noqa: E402
 
 LOSS_ATOL = 1e-5
 GRAD_ATOL = 1e-4
@@ -55,7 +55,7 @@ def reference():
 
 def tf_forward_and_grads(params, batch, noise):
     tf = pytest.importorskip("tensorflow")
-    from electra.tf.pretraining import ElectraPretrainer, PretrainingTrainer
+    from electra.tf.trainer import ElectraPretrainer, PretrainingTrainer
 
     disc, gen = configs()
     trainer = PretrainingTrainer(ElectraPretrainer(disc, gen, seed=0), LinearSchedule(1e-3, 1, 10))
@@ -75,8 +75,8 @@ def tf_forward_and_grads(params, batch, noise):
 
 def flax_forward_and_grads(params, batch, noise):
     jax = pytest.importorskip("jax")
-    from electra.common.layouts import hf_flax_to_canonical
-    from electra.flax.pretraining import ElectraPretrainer, PretrainingTrainer
+    from electra.common.weights.layouts import hf_flax_to_canonical
+    from electra.flax.trainer import ElectraPretrainer, PretrainingTrainer
 
     disc, gen = configs()
     model = ElectraPretrainer(disc, gen, seed=0)
@@ -117,7 +117,7 @@ def test_one_step_gives_the_same_losses_and_gradients(reference, backend):
 
 def trainer_for(backend: str, temperature: float):
     disc, gen = configs()
-    module = __import__(f"electra.{backend}.pretraining", fromlist=["ElectraPretrainer"])
+    module = __import__(f"electra.{backend}.trainer", fromlist=["ElectraPretrainer"])
     # A huge clip norm leaves the gradients unscaled: Adam's first moment is then 0.1 x gradient.
     return module.PretrainingTrainer(module.ElectraPretrainer(disc, gen, temperature=temperature, seed=0),
                                      LinearSchedule(1e-3, 2, 10), seed=0, clip_norm=1e9)

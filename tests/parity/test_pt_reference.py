@@ -16,7 +16,7 @@ transformers = pytest.importorskip("transformers")
 
 import electra.pt as ours  # noqa: E402
 from conftest import tiny_config  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
+from electra.common.weights.random import random_state_dict  # noqa: E402
 
 ATOL = 1e-5
 B, L = 2, 9
@@ -182,7 +182,7 @@ def test_decoder_with_cross_attention_and_cache_matches_hf(position_embedding_ty
 
 
 # ------------------------------------------------------------------ files, both directions
-checkpoint = pytest.importorskip("electra.common.checkpoint")
+checkpoint = pytest.importorskip("electra.common.weights.checkpoint")
 
 
 @pytest.mark.parametrize("safe", [True, False], ids=["safetensors", "pytorch_model.bin"])

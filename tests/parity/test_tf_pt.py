@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 import electra.pt as ept  # noqa: E402
 import electra.tf as etf  # noqa: E402
 from conftest import tiny_config  # noqa: E402
-from electra.common.names import ARCHITECTURES, tied_keys  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
+from electra.common.weights.names import ARCHITECTURES, tied_keys  # noqa: E402
+from electra.common.weights.random import random_state_dict  # noqa: E402
 
 ATOL = 1e-5
 B, L, C = 2, 7, 3

@@ -18,7 +18,7 @@ pytest.importorskip("transformers")
 
 import electra.tf as etf
 from conftest import tiny_config
-from electra.common.checkpoint import read_state_dict
+from electra.common.weights.checkpoint import read_state_dict
 from tests.hf_reference import save_hf_references
 
 ATOL = 1e-5

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import torch.distributed as dist
 
-from electra.pt.pretraining import PretrainingTrainer
+from electra.pt.trainer import PretrainingTrainer
 from tests.pt.test_distributed import make_batches, make_trainer
 
 dist.init_process_group("gloo")

@@ -15,14 +15,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from conftest import masked_batch, tiny_config  # noqa: E402
-from electra.common.presets import generator_config  # noqa: E402
-from electra.common.schedule import LinearSchedule  # noqa: E402
+from electra.common.config import generator_config  # noqa: E402
+from electra.common.pretraining.schedule import LinearSchedule  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def make_trainer(trainer_cls, **kwargs):
-    from electra.pt.pretraining import ElectraPretrainer
+    from electra.pt.trainer import ElectraPretrainer
 
     disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=11)
@@ -41,7 +41,7 @@ def make_batches(B: int = 4, L: int = 10, vocab: int = 99) -> list[dict[str, np.
 
 
 def test_two_workers_step_like_one(tmp_path):
-    from electra.pt.pretraining import PretrainingTrainer
+    from electra.pt.trainer import PretrainingTrainer
 
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]), "OMP_NUM_THREADS": "1"}
@@ -63,7 +63,7 @@ def test_two_workers_step_like_one(tmp_path):
 
 
 def test_data_parallel_needs_a_process_group():
-    from electra.pt.pretraining import PretrainingTrainer
+    from electra.pt.trainer import PretrainingTrainer
 
     with pytest.raises(ValueError, match="torchrun"):
         make_trainer(PretrainingTrainer, distributed=True)

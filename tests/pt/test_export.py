@@ -14,9 +14,9 @@ from torch.utils import _pytree as pytree
 
 import electra.pt as pt
 from conftest import tiny_config
-from electra.common.names import ARCHITECTURES
 from electra.common.outputs import ALL_OUTPUTS
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.names import ARCHITECTURES
+from electra.common.weights.random import random_state_dict
 
 C = 3  # choices of ElectraForMultipleChoice (static; batch and length are dynamic)
 

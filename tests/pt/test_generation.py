@@ -7,7 +7,7 @@ import torch
 
 import electra.pt as pt
 from conftest import tiny_config
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.random import random_state_dict
 from electra.pt.generation import filter_logits
 
 

@@ -19,7 +19,7 @@ import electra  # noqa: E402
 import electra.pt as ours  # noqa: E402
 from conftest import tiny_config  # noqa: E402
 from electra.common.errors import CheckpointError  # noqa: E402
-from electra.common.random_weights import random_state_dict  # noqa: E402
+from electra.common.weights.random import random_state_dict  # noqa: E402
 
 B, L = 2, 7
 
@@ -314,8 +314,8 @@ def test_trainer_trains_saves_reloads_evaluates(architecture, tmp_path):
 
 def test_generate_and_the_pretrainer_work_when_the_config_asks_for_tuples():
     """`config.return_dict = False` changes what users get, not what our own callers read."""
-    from electra.common.presets import generator_config
-    from electra.pt.pretraining import ElectraPretrainer
+    from electra.common.config import generator_config
+    from electra.pt.trainer import ElectraPretrainer
     from tests.conftest import masked_batch
 
     torch.manual_seed(0)

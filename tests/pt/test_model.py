@@ -10,7 +10,7 @@ import torch
 
 import electra.pt as pt
 from conftest import tiny_config
-from electra.common.names import ARCHITECTURES, expected_shapes
+from electra.common.weights.names import ARCHITECTURES, expected_shapes
 from tests.pt.helpers import B, L, build, ids_for
 
 EXPECTED = {

@@ -1,4 +1,4 @@
-"""One worker of the two-process barrier test (tests/tf/test_pretraining.py): the chief
+"""One worker of the two-process barrier test (tests/tf/test_trainer.py): the chief
 writes a file after a delay, then both wait at `DataParallelWorkers.barrier`; the other
 worker must find the file once the barrier returns."""
 
@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from electra.tf.pretraining import DataParallelWorkers
+from electra.tf.trainer import DataParallelWorkers
 
 shared = Path(sys.argv[1])
 workers = DataParallelWorkers()

@@ -6,7 +6,7 @@ import numpy as np
 
 import electra.tf as etf
 from conftest import tiny_config
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.random import random_state_dict
 
 B, L = 2, 7
 

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import electra.tf as etf
 from conftest import tiny_config
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.random import random_state_dict
 from electra.tf.generation import filter_logits
 
 

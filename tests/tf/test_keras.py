@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import electra.tf as etf
 from conftest import REPO_ROOT, tiny_config
-from electra.common.names import ARCHITECTURES
+from electra.common.weights.names import ARCHITECTURES
 from tests.tf.helpers import L, build, ids_for
 
 

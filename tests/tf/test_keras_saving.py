@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from electra.common.names import ARCHITECTURES
+from electra.common.weights.names import ARCHITECTURES
 from tests.tf.helpers import L, build, ids_for
 
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import electra.tf as etf
 from conftest import tiny_config
-from electra.common.names import ARCHITECTURES, expected_shapes, tied_keys
+from electra.common.weights.names import ARCHITECTURES, expected_shapes, tied_keys
 from tests.tf.helpers import B, L, build, ids_for
 
 EXPECTED = {

@@ -11,9 +11,9 @@ import pytest
 
 import electra.tf as etf
 from conftest import tiny_config
-from electra.common.checkpoint import read_state_dict
 from electra.common.errors import CheckpointError
-from electra.common.random_weights import random_state_dict
+from electra.common.weights.checkpoint import read_state_dict
+from electra.common.weights.random import random_state_dict
 
 
 def test_round_trip_keeps_every_weight_and_the_config(tmp_path):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from electra.common.config import ElectraConfig
-from electra.common.names import expected_shapes, tied_keys
+from electra.common.weights.names import expected_shapes, tied_keys
 
 
 def random_state_dict(config: ElectraConfig, architecture: str = "ElectraModel", seed: int = 0, scale: float = 0.2) -> dict[str, np.ndarray]:

@@ -1,4 +1,4 @@
-"""electra.pt.pretraining: shared embeddings, gradient flow, the loss recipe, the optimizer."""
+"""electra.pt.trainer: shared embeddings, gradient flow, the loss recipe, the optimizer."""
 
 import copy
 
@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from electra.common import pretraining as recipe
-from electra.common.presets import generator_config
-from electra.common.schedule import LinearSchedule
+from electra.common.config import generator_config
+from electra.common.pretraining import recipe
+from electra.common.pretraining.schedule import LinearSchedule
 from electra.pt.optim import ElectraAdamW
-from electra.pt.pretraining import ElectraPretrainer, PretrainingTrainer
+from electra.pt.trainer import ElectraPretrainer, PretrainingTrainer
 from tests.conftest import masked_batch, tiny_config
 
 

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from electra.common import pretraining as recipe
 from electra.common.config import ElectraConfig
-from electra.common.masking import IGNORE_INDEX, check_max_predictions
 from electra.common.outputs import ElectraPretrainerOutput
-from electra.common.schedule import CLIP_NORM, LinearSchedule
+from electra.common.pretraining import recipe
+from electra.common.pretraining.masking import IGNORE_INDEX, check_max_predictions
+from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.pt import losses
 from electra.pt.optim import ElectraAdamW
 from electra.pt.tasks import ElectraForMaskedLM, ElectraForPreTraining
@@ -32,7 +32,7 @@ class ElectraPretrainer(nn.Module):
 
     Args:
         discriminator_config, generator_config: the two networks (see
-            `electra.common.presets.generator_config`); they must agree on the embedding sizes.
+            `electra.common.config.generator_config`); they must agree on the embedding sizes.
         loss_weights: generator and discriminator loss weights (1 and 50 by default).
         temperature: sampling temperature of the generator.
         seed: seeds the weight initialisation (without touching the global torch RNG);
@@ -176,7 +176,7 @@ class DataParallelWorkers:
 class PretrainingTrainer:
     """Optimizer, schedule and per-step randomness around an `ElectraPretrainer`.
 
-    The backend-neutral loop (`electra.pretrain`) calls `train_step`, `evaluate`,
+    The backend-neutral loop (`electra.commands.pretrain`) calls `train_step`, `evaluate`,
     `state_arrays`/`load_state_arrays` and `export`; arrays cross the boundary as NumPy.
     Every random draw of step k comes from `recipe.step_seed(seed, k, ...)`, so a resumed
     run repeats the uninterrupted one exactly.

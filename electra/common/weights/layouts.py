@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 from electra.common.errors import CheckpointError
-from electra.common.names import BACKBONE_PREFIX, TIED_KEYS
+from electra.common.weights.names import BACKBONE_PREFIX, TIED_KEYS
 
 # Module kind -> {canonical leaf: (layout leaf, transposed)}. Kernels are stored (in, out)
 # in every layout except the canonical one, which keeps PyTorch's (out, in).

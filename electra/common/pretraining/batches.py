@@ -21,9 +21,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from electra.common.corpus import Corpus, DocumentStart, PathLike
-from electra.common.masking import mask_batch
-from electra.common.packing import TokenizeBatch, build_examples
+from electra.common.pretraining.corpus import Corpus, DocumentStart, PathLike
+from electra.common.pretraining.masking import mask_batch
+from electra.common.pretraining.packing import TokenizeBatch, build_examples
 
 SPLITS = {"train": 0, "eval": 1}  # split -> its seed component
 CHUNK_CHARACTERS = 200_000  # documents are tokenized in calls of at most about this much text

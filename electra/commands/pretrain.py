@@ -29,13 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from electra.common import pretraining as recipe
-from electra.common.config import ElectraConfig
+from electra.common.config import ElectraConfig, generator_config, preset_config
 from electra.common.files import atomic_write_text
-from electra.common.masking import default_max_predictions
-from electra.common.metrics import binary_counts, precision_recall_accuracy, roc_auc
-from electra.common.presets import generator_config, preset_config
-from electra.common.schedule import LinearSchedule
+from electra.common.pretraining import recipe
+from electra.common.pretraining.masking import default_max_predictions
+from electra.common.pretraining.metrics import binary_counts, precision_recall_accuracy, roc_auc
+from electra.common.pretraining.schedule import LinearSchedule
 
 DEFAULT_LR = {"tiny": 5e-4, "small": 5e-4, "small-discriminator": 5e-4}
 # Settings that must match for --resume (and for reusing an output directory).
@@ -125,7 +124,7 @@ def new_tokenizer(settings: dict[str, Any], corpus_files: list[Path]):
     corpus in a temporary folder (nothing is written to --out before the run starts)."""
     import tempfile
 
-    from electra.common.tokenizer_fast import ElectraTokenizerFast, train_wordpiece
+    from electra.common.tokenizers.fast import ElectraTokenizerFast, train_wordpiece
 
     if settings["vocab"]:
         return ElectraTokenizerFast(vocab_file=settings["vocab"])
@@ -136,7 +135,7 @@ def new_tokenizer(settings: dict[str, Any], corpus_files: list[Path]):
 
 def run_tokenizer(out: Path):
     """The tokenizer a started run wrote into `out/tokenizer`."""
-    from electra.common.tokenizer_fast import ElectraTokenizerFast
+    from electra.common.tokenizers.fast import ElectraTokenizerFast
 
     return ElectraTokenizerFast.from_pretrained(out / "tokenizer")
 
@@ -178,7 +177,7 @@ def workers(backend: str, data_parallel: bool):
         return SingleWorker()
     import importlib
 
-    return importlib.import_module(f"electra.{backend}.pretraining").DataParallelWorkers()
+    return importlib.import_module(f"electra.{backend}.trainer").DataParallelWorkers()
 
 
 def max_predictions(settings: dict[str, Any]) -> int:
@@ -189,7 +188,7 @@ def max_predictions(settings: dict[str, Any]) -> int:
 
 def heldout_batches(corpus, data_args: dict[str, Any], count: int, settings: dict[str, Any]) -> list[dict[str, np.ndarray]]:
     """The first `count` held-out batches; a corpus without one is refused with what to change."""
-    from electra.common.batches import PretrainingBatches
+    from electra.common.pretraining.batches import PretrainingBatches
 
     heldout = []
     try:
@@ -228,7 +227,7 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings
     """The backend's `PretrainingTrainer` for these configs and settings."""
     import importlib
 
-    module = importlib.import_module(f"electra.{backend}.pretraining")
+    module = importlib.import_module(f"electra.{backend}.trainer")
     schedule = LinearSchedule(settings["lr"], settings["warmup_steps"], settings["steps"])
     weights = recipe.LossWeights(discriminator=settings["disc_weight"])
     pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"])
@@ -345,8 +344,8 @@ def plot_curves(records: list[dict[str, Any]], file: Path) -> bool:
 
 def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     """The whole `electra pretrain` job; returns the final held-out evaluation."""
-    from electra.common.batches import PretrainingBatches
-    from electra.common.corpus import Corpus, default_corpus
+    from electra.common.pretraining.batches import PretrainingBatches
+    from electra.common.pretraining.corpus import Corpus, default_corpus
 
     settings = run_settings(args)
     out = Path(args.out)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, trainers
 
-from electra.common.tokenizer_base import TokenizerBase
-from electra.common.tokenizer_encoding import Piece
-from electra.common.tokenizer_files import VOCAB_FILE
+from electra.common.tokenizers.base import TokenizerBase
+from electra.common.tokenizers.encoding import Piece
+from electra.common.tokenizers.files import VOCAB_FILE
 
 # Special tokens of a trained vocabulary, in id order: [PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4.
 TRAINED_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

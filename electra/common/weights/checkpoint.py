@@ -4,7 +4,7 @@ Reading returns canonical keys (HF PyTorch state-dict names, docs/reference.md s
 NumPy arrays whatever the file: `model.safetensors` (sharded or not), `pytorch_model.bin`
 (sharded or not), `flax_model.msgpack`, `tf_model.h5`. Writing produces what HF's
 `save_pretrained` produces for PyTorch, so `transformers` 4.57 loads it. Matching
-checks a read state against `electra.common.names.expected_shapes` the way HF's
+checks a read state against `electra.common.weights.names.expected_shapes` the way HF's
 `from_pretrained` does, but strictly: anything missing, unexpected or misshapen raises
 `CheckpointError` naming the file and the key.
 
@@ -26,8 +26,8 @@ import numpy as np
 from electra.common.config import ElectraConfig
 from electra.common.errors import CheckpointError
 from electra.common.files import atomic_open, atomic_write_text
-from electra.common.layouts import hf_flax_to_canonical, hf_tf_to_canonical
-from electra.common.names import ARCHITECTURES, BACKBONE_PREFIX, IGNORED_KEYS, backbone_shapes, head_shapes, tied_keys
+from electra.common.weights.layouts import hf_flax_to_canonical, hf_tf_to_canonical
+from electra.common.weights.names import ARCHITECTURES, BACKBONE_PREFIX, IGNORED_KEYS, backbone_shapes, head_shapes, tied_keys
 
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
@@ -395,7 +395,7 @@ def match_state_dict(
     Args:
         state: keys -> arrays, as `read_state_dict` returns.
         config: the model's config.
-        architecture: one of `electra.common.names.ARCHITECTURES`.
+        architecture: one of `electra.common.weights.names.ARCHITECTURES`.
         source: the file name for error messages.
     Returns:
         (state, newly_initialised_keys, unused_keys): the state holds every expected key

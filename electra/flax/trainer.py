@@ -1,6 +1,6 @@
 """Replaced-token-detection pretraining in Flax: `ElectraPretrainer` and its trainer.
 
-Mirrors `electra.pt.pretraining`. The pretrainer's parameters are one tree
+Mirrors `electra.pt.trainer`. The pretrainer's parameters are one tree
 `{"discriminator": ..., "generator": ...}` holding ONE embeddings subtree,
 `discriminator/electra/embeddings` (word, position and token-type tables and the embedding
 LayerNorm); the generator's tree has no embeddings of its own and reads the shared ones
@@ -27,13 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from electra.common import pretraining as recipe
 from electra.common import validation
 from electra.common.config import ElectraConfig
-from electra.common.layouts import canonical_to_hf_flax, hf_flax_to_canonical
-from electra.common.masking import IGNORE_INDEX, check_max_predictions, most_predictions
 from electra.common.outputs import ElectraPretrainerOutput
-from electra.common.schedule import CLIP_NORM, LinearSchedule
+from electra.common.pretraining import recipe
+from electra.common.pretraining.masking import IGNORE_INDEX, check_max_predictions, most_predictions
+from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
+from electra.common.weights.layouts import canonical_to_hf_flax, hf_flax_to_canonical
 from electra.flax import losses, prng
 from electra.flax.optim import clip_by_global_norm, decay_mask, electra_adamw
 from electra.flax.tasks import ElectraForMaskedLM, ElectraForPreTraining
@@ -73,7 +73,7 @@ class ElectraPretrainer:
 
     Args:
         discriminator_config, generator_config: the two networks (see
-            `electra.common.presets.generator_config`); they must agree on the embedding sizes.
+            `electra.common.config.generator_config`); they must agree on the embedding sizes.
         loss_weights: generator and discriminator loss weights (1 and 50 by default).
         temperature: sampling temperature of the generator.
         seed: initialises the parameters.
@@ -242,7 +242,7 @@ class DataParallelWorkers:
 class PretrainingTrainer:
     """Optimizer, schedule and per-step randomness around an `ElectraPretrainer`.
 
-    The backend-neutral loop (`electra.pretrain`) calls `train_step`, `evaluate`,
+    The backend-neutral loop (`electra.commands.pretrain`) calls `train_step`, `evaluate`,
     `state_arrays`/`load_state_arrays` and `export`; arrays cross the boundary as NumPy.
     Every random draw of step k comes from `recipe.step_seed(seed, k, ...)`, so a resumed
     run repeats the uninterrupted one exactly.

@@ -1,4 +1,4 @@
-"""electra.tf.pretraining: shared embeddings, gradient flow, the loss recipe, the optimizer,
+"""electra.tf.trainer: shared embeddings, gradient flow, the loss recipe, the optimizer,
 training state (portable to electra.pt), and data-parallel steps with tf.distribute."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT, masked_batch, tiny_config
-from electra.common import pretraining as recipe
-from electra.common.presets import generator_config
-from electra.common.schedule import LinearSchedule
+from electra.common.config import generator_config
+from electra.common.pretraining import recipe
+from electra.common.pretraining.schedule import LinearSchedule
 from electra.tf.optim import ElectraAdamW
-from electra.tf.pretraining import ElectraPretrainer, PretrainingTrainer
+from electra.tf.trainer import ElectraPretrainer, PretrainingTrainer
 
 
 def make_batch(config, B=3, L=12, seed=0):
@@ -44,7 +44,7 @@ def test_embeddings_and_layer_norm_are_one_layer_and_head_reads_the_shared_table
     assert len({id(v) for v in pretrainer.trainable_variables}) == len(pretrainer.trainable_variables) == len(names)
     # The names are electra.pt's parameter names: training checkpoints cross backends.
     torch = pytest.importorskip("torch")
-    from electra.pt.pretraining import ElectraPretrainer as PtPretrainer
+    from electra.pt.trainer import ElectraPretrainer as PtPretrainer
 
     torch.manual_seed(0)
     pt = PtPretrainer(pretrainer.discriminator.config, pretrainer.generator.config)
@@ -136,8 +136,8 @@ def test_trainer_state_round_trip_repeats_the_same_step_and_loss_falls():
 
 def test_checkpoint_from_electra_pt_resumes_in_tf():
     torch = pytest.importorskip("torch")
-    from electra.pt.pretraining import ElectraPretrainer as PtPretrainer
-    from electra.pt.pretraining import PretrainingTrainer as PtTrainer
+    from electra.pt.trainer import ElectraPretrainer as PtPretrainer
+    from electra.pt.trainer import PretrainingTrainer as PtTrainer
 
     disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     gen = generator_config(disc, 0.5)

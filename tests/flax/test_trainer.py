@@ -1,4 +1,4 @@
-"""electra.flax.pretraining: shared embeddings, gradient flow, the loss recipe, the optimizer,
+"""electra.flax.trainer: shared embeddings, gradient flow, the loss recipe, the optimizer,
 the trainer (state round trip, portability of its state, loss falls, 2-way == 1-way)."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import pytest
 
 import electra.flax as ef
 from conftest import REPO_ROOT, masked_batch, tiny_config
-from electra.common import pretraining as recipe
-from electra.common.presets import generator_config
-from electra.common.schedule import LinearSchedule
+from electra.common.config import generator_config
+from electra.common.pretraining import recipe
+from electra.common.pretraining.schedule import LinearSchedule
 from electra.flax import losses
 from electra.flax.optim import clip_by_global_norm, decay_mask, electra_adamw
-from electra.flax.pretraining import ElectraPretrainer, PretrainingTrainer
+from electra.flax.trainer import ElectraPretrainer, PretrainingTrainer
 
 
 def make_batch(config, B=3, L=12, seed=0):
@@ -166,8 +166,8 @@ def test_trainer_state_round_trip_repeats_the_same_step(pretrainer, tmp_path):
 
 def test_state_names_and_shapes_equal_the_pytorch_trainers(pretrainer):
     torch = pytest.importorskip("torch")
-    from electra.pt.pretraining import ElectraPretrainer as PtPretrainer
-    from electra.pt.pretraining import PretrainingTrainer as PtTrainer
+    from electra.pt.trainer import ElectraPretrainer as PtPretrainer
+    from electra.pt.trainer import PretrainingTrainer as PtTrainer
 
     disc = pretrainer.discriminator.config
     schedule = LinearSchedule(1e-3, 2, 10)
@@ -225,10 +225,10 @@ TWO_WAY = textwrap.dedent("""
     import jax
     sys.path[:0] = [{root!r}, {root!r} + "/tests"]
     from conftest import tiny_config
-    from electra.common.presets import generator_config
-    from electra.common.schedule import LinearSchedule
-    from electra.flax.pretraining import ElectraPretrainer, PretrainingTrainer, data_parallel_mesh
-    from test_pretraining import make_batch
+    from electra.common.config import generator_config
+    from electra.common.pretraining.schedule import LinearSchedule
+    from electra.flax.trainer import ElectraPretrainer, PretrainingTrainer, data_parallel_mesh
+    from test_trainer import make_batch
 
     assert len(jax.devices()) == 2, jax.devices()
     disc = tiny_config()

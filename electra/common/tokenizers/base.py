@@ -10,11 +10,9 @@ import operator
 import warnings
 from pathlib import Path
 
-from electra.common import tokenizer_call as call
-from electra.common import tokenizer_encoding as encoding
-from electra.common import tokenizer_files as files
-from electra.common import tokenizer_padding as padding_rules
-from electra.common.tokenizer_encoding import BatchEncoding, Piece
+from electra.common.tokenizers import call, encoding, files
+from electra.common.tokenizers import padding as padding_rules
+from electra.common.tokenizers.encoding import BatchEncoding, Piece
 
 # Spaces HF removes when decoding ("clean_up_tokenization_spaces"), in its order.
 _DECODE_CLEANUP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),

@@ -20,10 +20,10 @@ the longest vocabulary token.
 import functools
 import re
 
-from electra.common import tokenizer_encoding as encoding
-from electra.common import tokenizer_unicode as unicode_rules
-from electra.common.tokenizer_base import TokenizerBase
-from electra.common.tokenizer_encoding import Piece
+from electra.common.tokenizers import encoding
+from electra.common.tokenizers import unicode as unicode_rules
+from electra.common.tokenizers.base import TokenizerBase
+from electra.common.tokenizers.encoding import Piece
 
 _MAX_WORD_CHARS = 100
 _CACHE_SIZE = 1 << 17

@@ -1,6 +1,6 @@
 """Replaced-token-detection pretraining in TensorFlow/Keras 3: `ElectraPretrainer` and its trainer.
 
-Mirrors `electra.pt.pretraining`. `ElectraPretrainer` pairs a generator
+Mirrors `electra.pt.trainer`. `ElectraPretrainer` pairs a generator
 (`ElectraForMaskedLM`) and a discriminator (`ElectraForPreTraining`) that share one
 `ElectraEmbeddings` layer (word, position and token-type tables and the embedding
 LayerNorm), with the generator's output layer reading the shared word table
@@ -26,11 +26,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from electra.common import pretraining as recipe
 from electra.common.config import ElectraConfig
-from electra.common.masking import IGNORE_INDEX, check_max_predictions
 from electra.common.outputs import ElectraPretrainerOutput
-from electra.common.schedule import CLIP_NORM, LinearSchedule
+from electra.common.pretraining import recipe
+from electra.common.pretraining.masking import IGNORE_INDEX, check_max_predictions
+from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.tf import prng
 from electra.tf.optim import ElectraAdamW
 from electra.tf.tasks import ElectraForMaskedLM, ElectraForPreTraining
@@ -41,7 +41,7 @@ class ElectraPretrainer(keras.Model):
 
     Args:
         discriminator_config, generator_config: the two networks (see
-            `electra.common.presets.generator_config`); they must agree on the embedding sizes.
+            `electra.common.config.generator_config`); they must agree on the embedding sizes.
         loss_weights: generator and discriminator loss weights (1 and 50 by default).
         temperature: sampling temperature of the generator.
         seed: seeds the weight initialisation (through `keras.utils.set_random_seed`,
@@ -203,7 +203,7 @@ class DataParallelWorkers:
 class PretrainingTrainer:
     """Optimizer, schedule and per-step randomness around an `ElectraPretrainer`.
 
-    The backend-neutral loop (`electra.pretrain`) calls `train_step`, `evaluate`,
+    The backend-neutral loop (`electra.commands.pretrain`) calls `train_step`, `evaluate`,
     `state_arrays`/`load_state_arrays` and `export`; arrays cross the boundary as NumPy.
     Every random draw of step k comes from `recipe.step_seed(seed, k, ...)` (Gumbel noise
     from a stateless seed, dropout by resetting each Dropout layer's seed state), so a

@@ -46,7 +46,7 @@ def discriminator_logits(backend: str, model_dir: Path, batch: dict[str, np.ndar
 
 def check_discriminator_dir(model_dir: Path) -> None:
     """Refuse a directory that is not a model, or a model without the discriminator head."""
-    from electra.common.checkpoint import read_state_dict
+    from electra.common.weights.checkpoint import read_state_dict
 
     if not model_dir.is_dir():
         raise ValueError(f"--model {model_dir} is not a directory; pass the discriminator/ folder of a run")
@@ -104,7 +104,7 @@ def format_scores(text: str, scored: list[tuple[str, float]]) -> str:
 
 
 def run_detect(args: argparse.Namespace) -> None:
-    from electra.common.tokenizer_fast import ElectraTokenizerFast
+    from electra.common.tokenizers.fast import ElectraTokenizerFast
 
     model_dir = Path(args.model)
     check_discriminator_dir(model_dir)

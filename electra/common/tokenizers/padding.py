@@ -6,8 +6,8 @@ longest row or to `max_length`, rounded up to `pad_to_multiple_of`; `input_ids` 
 `offset_mapping` (0, 0)). Other columns (a collator's `label`) are passed through.
 """
 
-from electra.common import tokenizer_encoding as encoding
-from electra.common.tokenizer_encoding import BatchEncoding
+from electra.common.tokenizers import encoding
+from electra.common.tokenizers.encoding import BatchEncoding
 
 PADDING_SIDES = ("right", "left")
 # Modules whose arrays `pad` accepts, and the `return_tensors` they default to (as HF).

@@ -5,7 +5,7 @@ words (`is_split_into_words=True`); each input row becomes one or more output ro
 truncation keeps the overflowing tokens), with `[CLS] A [SEP] (B [SEP])` templates.
 """
 
-from electra.common.tokenizer_encoding import Piece
+from electra.common.tokenizers.encoding import Piece
 
 
 def _is_words(value) -> bool:
