@@ -13,11 +13,11 @@ import pytest
 
 from electra.common.config import generator_config
 from electra.common.errors import CheckpointError
-from electra.common.weights.checkpoint import match_state_dict, read_google_tf1_checkpoint
+from electra.common.weights.checkpoint import match_state_dict
+from electra.common.weights.google import google_tf1_to_canonical, read_google_tf1_checkpoint
 from electra.common.weights.layouts import (
     canonical_to_hf_flax,
     canonical_to_hf_tf,
-    google_tf1_to_canonical,
     hf_flax_to_canonical,
     hf_tf_to_canonical,
 )

@@ -263,24 +263,6 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return _read_file(path)
 
 
-def read_google_tf1_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Every variable of a Google TF1 checkpoint (convert with `layouts.google_tf1_to_canonical`).
-
-    Args:
-        path: the checkpoint prefix (`.../model.ckpt-1000000`) or a directory holding a
-            `checkpoint` file that names one. TensorFlow is imported here.
-    Returns:
-        TF1 variable names -> arrays, optimizer slots included.
-    """
-    import tensorflow as tf
-
-    try:
-        reader = tf.train.load_checkpoint(str(path))
-        return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-    except (tf.errors.OpError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a readable TF1 checkpoint ({type(err).__name__}: {err})") from None
-
-
 # ----------------------------------------------------------------------------- writing
 def _shards(state: dict[str, np.ndarray], max_shard_size: int) -> list[dict[str, np.ndarray]]:
     """Keys in sorted order, cut greedily into shards of at most `max_shard_size` bytes

@@ -1,4 +1,4 @@
-"""Weight layouts: canonical (HF PyTorch state dict) <-> HF Flax, HF TF, Google's TF1.
+"""Weight layouts: canonical (HF PyTorch state dict) <-> HF Flax, HF TF (Google's TF1 in `google.py`).
 
 Pure functions on `dict[str, np.ndarray]` (docs/reference.md section 5). A canonical key is a
 module path plus a leaf (`electra.encoder.layer.0.attention.self.query.weight`); every
@@ -8,8 +8,6 @@ name and whether the array is transposed. Those differences are the tables below
 - HF Flax (`FlaxElectraFor*.params`): nested dicts, `encoder/layer/{i}`, the tied
   `generator_lm_head` holds its bias only.
 - HF TF (`TFElectraFor*.weights`): `<model_scope>/electra/.../leaf:0`, `encoder/layer_._{i}`.
-- Google TF1 (`google-research/electra` checkpoints): `electra/...` (discriminator) and
-  `generator/...` sharing `electra/embeddings`, `encoder/layer_{i}`.
 """
 
 from __future__ import annotations
@@ -35,20 +33,6 @@ TF_LEAVES = {
     "embedding": {"weight": ("embeddings", False)},
     "word_embedding": {"weight": ("weight", False)},  # HF TF names this one table `weight`
 }
-# Google's TF1 embedding tables are variables named after the module, with no leaf.
-TF1_LEAVES = {
-    "linear": {"weight": ("kernel", True), "bias": ("bias", False)},
-    "layer_norm": {"weight": ("gamma", False), "bias": ("beta", False)},
-    "embedding": {"weight": ("", False)},
-    "word_embedding": {"weight": ("", False)},
-}
-
-# Google TF1 scope renames (whole path parts), applied after the network prefix is resolved.
-TF1_PART_RENAMES = {"dense_1": "dense_prediction"}
-TF1_SKIPPED = re.compile(r"(^|/)(global_step|temperature)$|/adam_[mv]$")
-TF1_NETWORKS = ("discriminator", "generator")
-
-
 def module_kind(module: str) -> str:
     """`linear`, `layer_norm`, `embedding` or `word_embedding` for a dotted module path."""
     last = module.rsplit(".", 1)[-1]
@@ -174,56 +158,5 @@ def hf_tf_to_canonical(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     for parts, array, name in parsed:
         module = ".".join(parts[1:-1] if bare else parts[:-1])
         key, value = _from_layout(module, parts[-1], array, TF_LEAVES, name)
-        state[key] = value
-    return state
-
-
-# ----------------------------------------------------------------------------- Google TF1
-def _tf1_path(name: str, network: str, own_embeddings: bool) -> str | None:
-    """The canonical path (`/`-separated, TF1 leaf) of one TF1 variable; None to skip it."""
-    scope, _, rest = name.partition("/")
-    head = "discriminator_predictions" if network == "discriminator" else "generator_predictions"
-    if name == "generator_predictions/output_bias":
-        return "generator_lm_head/bias" if network == "generator" else None
-    if scope == head:
-        return name
-    if scope in ("discriminator_predictions", "generator_predictions"):
-        return None
-    if scope == "electra" and network == "generator":
-        # The generator reuses the discriminator's embeddings unless it has its own.
-        return "electra/" + rest if rest.startswith("embeddings/") and not own_embeddings else None
-    if scope in ("electra", "generator"):
-        return "electra/" + rest if (scope == "electra") == (network == "discriminator") else None
-    raise CheckpointError(f"{name}: unexpected variable in an ELECTRA TF1 checkpoint")
-
-
-def google_tf1_to_canonical(variables: dict[str, np.ndarray], network: str) -> dict[str, np.ndarray]:
-    """One network of a Google TF1 ELECTRA checkpoint -> canonical keys.
-
-    Args:
-        variables: TF1 variable names -> arrays (`tf.train.load_checkpoint` contents).
-        network: "discriminator" (-> `ElectraForPreTraining` keys) or "generator"
-            (-> `ElectraForMaskedLM` keys, the tied LM-head weight absent).
-    Returns:
-        Canonical keys -> arrays (Linear weights transposed to (out, in)). Optimizer
-        slots, `global_step` and the other network's variables are skipped; the
-        generator takes the shared `electra/embeddings`, or its own
-        `generator/embeddings` when the checkpoint has untied ones.
-    """
-    if network not in TF1_NETWORKS:
-        raise ValueError(f"network must be one of {list(TF1_NETWORKS)}, got {network!r}")
-    own_embeddings = any(name.startswith("generator/embeddings/") for name in variables)
-    state: dict[str, np.ndarray] = {}
-    for name, array in variables.items():
-        if TF1_SKIPPED.search(name):
-            continue
-        path = _tf1_path(name, network, own_embeddings)
-        if path is None:
-            continue
-        path = re.sub(r"/layer_(\d+)(?=/)", r"/layer/\1", path)
-        parts = [TF1_PART_RENAMES.get(part, part) for part in path.split("/")]
-        if module_kind(".".join(parts)) != "linear":
-            parts.append("")  # an embedding table is a variable named after its module
-        key, value = _from_layout(".".join(parts[:-1]), parts[-1], np.asarray(array), TF1_LEAVES, name)
         state[key] = value
     return state
