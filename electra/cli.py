@@ -1,4 +1,5 @@
-"""The `electra` command: `electra pretrain` (replaced token detection) and `electra detect`.
+"""The `electra` command: `electra pretrain` (replaced token detection), `electra detect`
+and `electra convert` (a checkpoint in another framework's format).
 
 Each subcommand parses its arguments here and calls into the library; errors a user can
 fix (bad paths, bad sizes, an output folder holding another run) print one line and exit 2.
@@ -11,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from electra.commands import convert
 from electra.common.errors import CheckpointError
 
 BACKENDS = ("pt", "tf", "flax")
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _pretrain_parser(sub)
     _detect_parser(sub)
+    convert.add_parser(sub)
     return parser
 
 
@@ -104,8 +107,11 @@ def quiet_frameworks(backend: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
-        quiet_frameworks(args.backend)
+        # Commands without --backend may read or write TensorFlow files.
+        quiet_frameworks(getattr(args, "backend", "tf"))
     try:
+        if args.command == "convert":
+            return convert.run_convert(args)
         if args.command == "pretrain":
             from electra.commands.pretrain import run_pretraining
 
