@@ -123,4 +123,3 @@ class ElectraModel(ElectraPreTrainedModel):
     """The bare backbone: config + `ElectraModelModule` + params (HF `FlaxElectraModel` layout)."""
 
     module_class = ElectraModelModule
-    architecture = "ElectraModel"

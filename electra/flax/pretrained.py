@@ -72,8 +72,12 @@ class ElectraPreTrainedModel:
     """
 
     module_class: type[nn.Module]
-    architecture: str
+    architecture: str  # the class name (HF's `architectures` entry), set for every subclass
     choices_axis = False  # multiple choice: inputs (B, C, L)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.architecture = cls.__name__
 
     def __init__(self, config: ElectraConfig, seed: int = 0, dtype: jnp.dtype = jnp.float32,
                  param_dtype: jnp.dtype = jnp.float32, gradient_checkpointing: bool = False, *, _do_init: bool = True):

@@ -176,19 +176,16 @@ class ElectraForQuestionAnsweringModule(_TaskModule):
 # ----------------------------------------------------------------------------- model objects
 class ElectraForPreTraining(ElectraPreTrainedModel):
     module_class = ElectraForPreTrainingModule
-    architecture = "ElectraForPreTraining"
 
 
 class ElectraForMaskedLM(ElectraPreTrainedModel):
     module_class = ElectraForMaskedLMModule
-    architecture = "ElectraForMaskedLM"
 
 
 class ElectraForCausalLM(ElectraPreTrainedModel):
     """Decoder (`config.is_decoder` required). `generate` is in `generation.py`."""
 
     module_class = ElectraForCausalLMModule
-    architecture = "ElectraForCausalLM"
 
     def __init__(self, config: ElectraConfig, *args, **kwargs):
         if not config.is_decoder:
@@ -204,23 +201,19 @@ class ElectraForCausalLM(ElectraPreTrainedModel):
 
 class ElectraForSequenceClassification(ElectraPreTrainedModel):
     module_class = ElectraForSequenceClassificationModule
-    architecture = "ElectraForSequenceClassification"
 
 
 class ElectraForMultipleChoice(ElectraPreTrainedModel):
     module_class = ElectraForMultipleChoiceModule
-    architecture = "ElectraForMultipleChoice"
     choices_axis = True
 
 
 class ElectraForTokenClassification(ElectraPreTrainedModel):
     module_class = ElectraForTokenClassificationModule
-    architecture = "ElectraForTokenClassification"
 
 
 class ElectraForQuestionAnswering(ElectraPreTrainedModel):
     module_class = ElectraForQuestionAnsweringModule
-    architecture = "ElectraForQuestionAnswering"
     label_names = ("start_positions", "end_positions")
 
     def _validate(self, inputs, label_names):

@@ -41,9 +41,11 @@ class ElectraPreTrainedModel(nn.Module):
             raise TypeError(f"config must be an ElectraConfig, got {type(config).__name__}")
         self.config = config
 
-    @property
-    def architecture(self) -> str:
-        return type(self).__name__
+    architecture: str  # the class name (HF's `architectures` entry), set for every subclass
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.architecture = cls.__name__
 
     def __call__(self, *args, **kwargs):
         # Under torch.jit.trace the output dataclass becomes a tuple (electra/pt/outputs.py).
@@ -300,9 +302,7 @@ class ElectraPreTrainedModel(nn.Module):
         """Write `config.json` (with `architectures`) and canonical `model.safetensors`."""
         from electra.common.weights.checkpoint import save_pretrained
 
-        extra = dict(self.config.extra, architectures=[self.architecture])
-        config = self.config.replace(extra=extra)
-        save_pretrained(directory, config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
+        save_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
         return Path(directory)
 
 

@@ -126,8 +126,6 @@ def self_attention_mask(attention_mask, L, past_length, causal: bool) -> tf.Tens
 class ElectraModel(ElectraPreTrainedModel):
     """The bare ELECTRA network: returns hidden states, no head."""
 
-    architecture = "ElectraModel"
-
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(config, **kwargs)
         self.embeddings = ElectraEmbeddings(config, name="embeddings")

@@ -73,7 +73,11 @@ def named_variables(layer: keras.layers.Layer, prefix: str = "") -> Iterator[tup
 class ElectraPreTrainedModel(keras.Model):
     """Base of every ELECTRA model: holds `config`, builds, initialises and loads weights."""
 
-    architecture = "ElectraModel"
+    architecture: str  # the class name (HF's `architectures` entry), set for every subclass
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.architecture = cls.__name__
 
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(**kwargs)
@@ -189,9 +193,7 @@ class ElectraPreTrainedModel(keras.Model):
         the same files `electra.pt` writes."""
         from electra.common.weights.checkpoint import save_pretrained
 
-        extra = dict(self.config.extra, architectures=[self.architecture])
-        config = self.config.replace(extra=extra)
-        save_pretrained(directory, config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
+        save_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
         return Path(directory)
 
     # ------------------------------------------------------------------ Keras training

@@ -100,8 +100,6 @@ class _ElectraTaskModel(ElectraPreTrainedModel):
 class ElectraForPreTraining(_ElectraTaskModel):
     """Discriminator: one logit per token, > 0 meaning "this token was replaced"."""
 
-    architecture = "ElectraForPreTraining"
-
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(config, **kwargs)
         self.discriminator_predictions = ElectraDiscriminatorPredictions(config, name="discriminator_predictions")
@@ -145,8 +143,6 @@ class _ElectraLMModel(_ElectraTaskModel):
 class ElectraForMaskedLM(_ElectraLMModel):
     """Generator: vocabulary logits at every position."""
 
-    architecture = "ElectraForMaskedLM"
-
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
              inputs_embeds=None, labels=None, output_attentions=False, output_hidden_states=False, training=False) -> MaskedLMOutput:
         """labels: (B, L) token ids, -100 where no prediction is scored. Returns logits (B, L, V)."""
@@ -161,8 +157,6 @@ class ElectraForMaskedLM(_ElectraLMModel):
 @keras.saving.register_keras_serializable(package="electra")
 class ElectraForCausalLM(_ElectraLMModel):
     """Left-to-right language model (needs `config.is_decoder`); `generate` in generation.py."""
-
-    architecture = "ElectraForCausalLM"
 
     def __init__(self, config: ElectraConfig, **kwargs):
         if not config.is_decoder:
@@ -199,8 +193,6 @@ class ElectraForCausalLM(_ElectraLMModel):
 class ElectraForSequenceClassification(_ElectraTaskModel):
     """Classification or regression from token 0 (`classifier.dense`, `classifier.out_proj`)."""
 
-    architecture = "ElectraForSequenceClassification"
-
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(config, **kwargs)
         self.classifier = ElectraClassificationHead(config, name="classifier")
@@ -225,8 +217,6 @@ class ElectraForSequenceClassification(_ElectraTaskModel):
 @keras.saving.register_keras_serializable(package="electra")
 class ElectraForMultipleChoice(_ElectraTaskModel):
     """One score per choice: inputs (B, C, L) are run as (B*C, L) sequences."""
-
-    architecture = "ElectraForMultipleChoice"
 
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(config, **kwargs)
@@ -277,8 +267,6 @@ class ElectraForMultipleChoice(_ElectraTaskModel):
 class ElectraForTokenClassification(_ElectraTaskModel):
     """One label per token: dropout -> `classifier` (H -> num_labels)."""
 
-    architecture = "ElectraForTokenClassification"
-
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(config, **kwargs)
         self.dropout = Dropout(config.classifier_dropout_prob)
@@ -303,8 +291,6 @@ class ElectraForTokenClassification(_ElectraTaskModel):
 @keras.saving.register_keras_serializable(package="electra")
 class ElectraForQuestionAnswering(_ElectraTaskModel):
     """Extractive QA: `qa_outputs` (H -> 2) gives start and end logits per token."""
-
-    architecture = "ElectraForQuestionAnswering"
 
     def __init__(self, config: ElectraConfig, **kwargs):
         super().__init__(config, **kwargs)
