@@ -73,12 +73,42 @@ def _detect_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("text", nargs="+", help="text to check; several arguments are checked one by one")
 
 
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a model as an ONNX, SavedModel, TFLite, StableHLO or TorchScript artifact",
+        description="Export MODEL_DIR (config.json + weights) to OUT for serving: the artifact, export.json (inputs, "
+        "outputs, axes), config.json and the tokenizer files. Formats: onnx (electra.pt, model.onnx; dynamic batch and "
+        "length; fp32, fp16), torchscript (electra.pt, model.pt; a trace runs at any batch and length; fp32, fp16, bf16), "
+        "savedmodel (electra.tf, saved_model/; dynamic batch and length; fp32), tflite (electra.tf, model.tflite; fixed "
+        "shapes only: --batch-size and --length; fp32), stablehlo (electra.flax, jax.export bytes in model.stablehlo; "
+        "dynamic batch and length; fp32, fp16, bf16). See docs/deployment.md.",
+    )
+    p.add_argument("model_dir", metavar="MODEL_DIR", type=Path, help="a directory from_pretrained reads (config.json + weights)")
+    p.add_argument("out", metavar="OUT", type=Path, help="output directory (new or empty; --overwrite replaces one)")
+    p.add_argument("--format", required=True, metavar="FORMAT", help="onnx, savedmodel, tflite, stablehlo or torchscript")
+    p.add_argument("--architecture", help="model class (default: config.json's architectures[0], else ElectraModel)")
+    p.add_argument("--dynamic-batch", action="store_true", help="any batch size (onnx, savedmodel, stablehlo; not tflite)")
+    p.add_argument("--dynamic-length", action="store_true",
+                   help="any length up to max_position_embeddings (onnx, savedmodel, stablehlo; not tflite)")
+    p.add_argument("--batch-size", type=int, help="the fixed batch size without --dynamic-batch (default: 1)")
+    p.add_argument("--length", type=int, help="the fixed length without --dynamic-length (default: max_position_embeddings)")
+    p.add_argument("--num-choices", type=int, help="ElectraForMultipleChoice: the fixed number of choices (default: 2)")
+    p.add_argument("--precision", default="fp32", metavar="PRECISION",
+                   help="fp32 (default), fp16 (onnx, torchscript, stablehlo) or bf16 (torchscript, stablehlo); outputs are float32")
+    p.add_argument("--verify", action="store_true", help="run the artifact in its runtime on two probe inputs and compare with the "
+                   "eager model: fails (exit 1, OUT not written) above 1e-4 (fp32), 2e-2 (fp16), 1e-1 (bf16)")
+    p.add_argument("--overwrite", action="store_true", help="replace what OUT holds")
+    p.add_argument("--verbose", action="store_true", help="let the framework's own log messages through (TensorFlow's start-up notices)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="electra", description="ELECTRA in PyTorch, TensorFlow and Flax.")
     sub = parser.add_subparsers(dest="command", required=True)
     _pretrain_parser(sub)
     _detect_parser(sub)
     convert.add_parser(sub)
+    _export_parser(sub)
     return parser
 
 
@@ -106,6 +136,10 @@ def quiet_frameworks(backend: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "export":  # no --backend: the format's backend
+        from electra.commands.export import format_backend
+
+        args.backend = format_backend(args.format)
     if not args.verbose:
         # Commands without --backend may read or write TensorFlow files.
         quiet_frameworks(getattr(args, "backend", "tf"))
@@ -120,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             from electra.commands.detect import run_detect
 
             run_detect(args)
+        elif args.command == "export":
+            from electra.commands.export import run_export
+
+            return run_export(args)
     except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as err:
         print(f"electra {args.command}: error: {err}", file=sys.stderr)
         return 2
