@@ -18,6 +18,8 @@ from electra.flax.attention import ElectraAttention, ElectraSelfOutput, dense
 
 
 class ElectraIntermediate(nn.Module):
+    """Feed-forward expansion H -> I with `config.hidden_act`."""
+
     config: ElectraConfig
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
@@ -36,6 +38,8 @@ class ElectraOutput(ElectraSelfOutput):
 
 
 class ElectraLayer(nn.Module):
+    """Self-attention, optional cross-attention, feed-forward."""
+
     config: ElectraConfig
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32
@@ -50,24 +54,23 @@ class ElectraLayer(nn.Module):
         self.intermediate = ElectraIntermediate(config, self.dtype, self.param_dtype)
         self.output = ElectraOutput(config, self.dtype, self.param_dtype)
 
-    def __call__(self, hidden_states, attention_bias, layer_head_mask=None, encoder_hidden_states=None,
-                 encoder_bias=None, past_key_value=None, cache_index=None, train=False, output_attentions=False):
+    def __call__(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
+                 encoder_attention_mask=None, past_key_value=None, output_attentions=False, cache_index=None, train=False):
         """One post-LayerNorm layer. `past_key_value` is (k, v) or (k, v, cross k, cross v).
-        Returns (B, L, H), self-attention probabilities, cross-attention probabilities and the cache tuple."""
+        Returns (hidden_states (B, L, H), self probabilities, cross probabilities, cache entry)."""
         self_past = None if past_key_value is None else past_key_value[:2]
         hidden_states, self_probs, present = self.attention(
-            hidden_states, attention_bias, layer_head_mask, None, self_past, cache_index, train, output_attentions,
+            hidden_states, attention_mask, head_mask, None, self_past, output_attentions, cache_index, train
         )
         cross_probs = None
         if self.config.add_cross_attention and encoder_hidden_states is not None:
             cross_past = None if past_key_value is None or len(past_key_value) < 4 else past_key_value[2:]
             hidden_states, cross_probs, cross_present = self.crossattention(
-                hidden_states, encoder_bias, layer_head_mask, encoder_hidden_states, cross_past,
-                None, train, output_attentions,
+                hidden_states, encoder_attention_mask, head_mask, encoder_hidden_states, cross_past, output_attentions, None, train
             )
             present = present + cross_present
-        intermediate = self.intermediate(hidden_states)
-        return self.output(intermediate, hidden_states, train), self_probs, cross_probs, present
+        hidden_states = self.output(self.intermediate(hidden_states), hidden_states, train)
+        return hidden_states, self_probs, cross_probs, present
 
 
 class ElectraLayerCollection(nn.Module):
@@ -79,33 +82,46 @@ class ElectraLayerCollection(nn.Module):
     gradient_checkpointing: bool = False
 
     @nn.compact
-    def __call__(self, hidden_states, attention_bias, head_mask=None, encoder_hidden_states=None,
-                 encoder_bias=None, past_key_values=None, cache_index=None, train=False,
-                 output_attentions=False, output_hidden_states=False):
-        # Arguments 8 and 9 (train, output_attentions; `self` is 0) select code paths: static.
-        layer_class = nn.remat(ElectraLayer, static_argnums=(8, 9)) if self.gradient_checkpointing else ElectraLayer
+    def __call__(self, hidden_states, attention_mask=None, head_mask=None, encoder_hidden_states=None,
+                 encoder_attention_mask=None, past_key_values=None, use_cache=False, output_attentions=False,
+                 output_hidden_states=False, cache_index=None, train=False):
+        """Args: `attention_mask` additive (B, 1, L, L_kv), `head_mask` (num_layers, N) or None.
+        Returns (last hidden state, cache, hidden states, self-attention probabilities,
+        cross-attention probabilities); the last four are None unless asked for."""
+        # Arguments 7 and 9 (output_attentions, train; `self` is 0) select code paths: static.
+        layer_class = nn.remat(ElectraLayer, static_argnums=(7, 9)) if self.gradient_checkpointing else ElectraLayer
         all_hidden = (hidden_states,) if output_hidden_states else None
-        all_attentions = () if output_attentions else None
+        all_self = () if output_attentions else None
         all_cross = () if output_attentions and encoder_hidden_states is not None else None
-        presents = ()
+        cache = () if use_cache else None
         for i in range(self.config.num_hidden_layers):
             layer = layer_class(self.config, self.dtype, self.param_dtype, name=str(i))
-            hidden_states, probs, cross_probs, present = layer(
-                hidden_states, attention_bias, None if head_mask is None else head_mask[i],
-                encoder_hidden_states, encoder_bias, None if past_key_values is None else past_key_values[i],
-                cache_index, train, output_attentions,
+            hidden_states, self_probs, cross_probs, present = layer(
+                hidden_states,
+                attention_mask,
+                None if head_mask is None else head_mask[i],
+                encoder_hidden_states,
+                encoder_attention_mask,
+                None if past_key_values is None else past_key_values[i],
+                output_attentions,
+                cache_index,
+                train,
             )
-            presents = presents + (present,)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden_states,)
             if output_attentions:
-                all_attentions = all_attentions + (probs,)
+                all_self = all_self + (self_probs,)
                 if all_cross is not None:
                     all_cross = all_cross + (cross_probs,)
-        return hidden_states, presents, all_hidden, all_attentions, all_cross
+            if use_cache:
+                cache = cache + (present,)
+        return hidden_states, cache, all_hidden, all_self, all_cross
 
 
 class ElectraEncoder(nn.Module):
+    """`num_hidden_layers` `ElectraLayer`s (under `layer`, HF's parameter tree); optional
+    gradient checkpointing per layer."""
+
     config: ElectraConfig
     dtype: jnp.dtype = jnp.float32
     param_dtype: jnp.dtype = jnp.float32

@@ -103,16 +103,16 @@ class ElectraModelModule(nn.Module):
         hidden_states = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds, past_length, train)
         if config.has_embeddings_project:
             hidden_states = self.embeddings_project(hidden_states)  # (B, L, H)
-        hidden_states, presents, all_hidden, all_attentions, all_cross = self.encoder(
-            hidden_states, bias, expand_head_mask(head_mask, config.num_hidden_layers),
-            encoder_hidden_states, encoder_bias, past_key_values, cache_index, train,
-            output_attentions, output_hidden_states,
-        )
         if use_cache is None:
             use_cache = config.use_cache
+        hidden_states, cache, all_hidden, all_attentions, all_cross = self.encoder(
+            hidden_states, bias, expand_head_mask(head_mask, config.num_hidden_layers),
+            encoder_hidden_states, encoder_bias, past_key_values, config.is_decoder and use_cache,
+            output_attentions, output_hidden_states, cache_index, train,
+        )
         return ElectraModelOutput(
             last_hidden_state=hidden_states,
-            past_key_values=presents if config.is_decoder and use_cache else None,
+            past_key_values=cache,
             hidden_states=all_hidden,
             attentions=all_attentions,
             cross_attentions=all_cross,
