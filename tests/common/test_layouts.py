@@ -1,4 +1,4 @@
-"""Layout transforms: exact inverses, exact HF / Google names, Google TF1 checkpoints.
+"""Layout transforms: exact inverses, exact HF names (Google's TF1 layout: test_google.py).
 
 The names HF actually uses are checked against files HF itself writes in
 tests/common/test_checkpoint.py; here each transform is pinned on its own.
@@ -6,15 +6,10 @@ tests/common/test_checkpoint.py; here each transform is pinned on its own.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
-from electra.common.config import generator_config
 from electra.common.errors import CheckpointError
-from electra.common.weights.checkpoint import match_state_dict
-from electra.common.weights.google import google_tf1_to_canonical, read_google_tf1_checkpoint
 from electra.common.weights.layouts import (
     canonical_to_hf_flax,
     canonical_to_hf_tf,
@@ -103,85 +98,3 @@ def test_unknown_leaves_are_refused():
         hf_tf_to_canonical({"m/classifier/gamma:0": np.zeros(2)})
     with pytest.raises(CheckpointError, match="qa_outputs.scale"):
         canonical_to_hf_tf({"qa_outputs.scale": np.zeros(2)}, "m")
-
-
-# ----------------------------------------------------------------------------- Google TF1
-def to_tf1_name(key: str, scope: str) -> tuple[str, bool]:
-    """Google's name for a canonical key, written independently of the module under test."""
-    name = key.replace("electra.", scope + ".", 1) if key.startswith("electra.") else key
-    name = re.sub(r"\.layer\.(\d+)\.", r".layer_\1.", name)
-    name = name.replace("dense_prediction", "dense_1").replace("generator_lm_head.bias", "generator_predictions.output_bias")
-    name = re.sub(r"LayerNorm\.weight$", "LayerNorm.gamma", name)
-    name = re.sub(r"LayerNorm\.bias$", "LayerNorm.beta", name)
-    name = re.sub(r"(_embeddings?)\.weight$", r"\1", name)
-    transposed = name.endswith(".weight")
-    return re.sub(r"\.weight$", ".kernel", name).replace(".", "/"), transposed
-
-
-def tf1_variables(discriminator: dict, generator: dict) -> dict[str, np.ndarray]:
-    variables = {"global_step": np.array(1000, dtype=np.int64)}
-    for state, scope in ((discriminator, "electra"), (generator, "generator")):
-        for key, value in state.items():
-            if key == TIED or (scope == "generator" and key.startswith("electra.embeddings.")):
-                continue  # the generator reuses the discriminator's embeddings
-            name, transposed = to_tf1_name(key, scope)
-            variables[name] = value.T if transposed else value
-            variables[name + "/adam_m"] = np.zeros_like(variables[name])
-            variables[name + "/adam_v"] = np.zeros_like(variables[name])
-    return variables
-
-
-@pytest.fixture(scope="module")
-def google_checkpoint(tmp_path_factory):
-    """A TF1 checkpoint written by `tf.compat.v1.train.Saver` with Google's variable names."""
-    tf = pytest.importorskip("tensorflow")
-    config = tiny_config()
-    generator = generator_config(config, 0.5)
-    discriminator_state = random_state_dict(config, "ElectraForPreTraining", seed=1)
-    generator_state = random_state_dict(generator, "ElectraForMaskedLM", seed=2)
-    for key in [k for k in generator_state if k.startswith("electra.embeddings.")]:
-        generator_state[key] = discriminator_state[key]
-    generator_state[TIED] = generator_state["electra.embeddings.word_embeddings.weight"]
-    variables = tf1_variables(discriminator_state, generator_state)
-    prefix = tmp_path_factory.mktemp("tf1") / "model.ckpt"
-    with tf.Graph().as_default():
-        tf_vars = {name: tf.compat.v1.Variable(value, name=name.replace("/", "__")) for name, value in variables.items()}
-        saver = tf.compat.v1.train.Saver(var_list=tf_vars)
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            path = saver.save(session, str(prefix), global_step=1000)
-    return path, config, generator, discriminator_state, generator_state
-
-
-def test_google_tf1_discriminator(google_checkpoint):
-    path, config, _, discriminator_state, _ = google_checkpoint
-    state = google_tf1_to_canonical(read_google_tf1_checkpoint(path), "discriminator")
-    assert_same(state, discriminator_state)
-    assert match_state_dict(state, config, "ElectraForPreTraining")[1:] == ([], [])
-
-
-def test_google_tf1_generator(google_checkpoint):
-    path, config, generator, _, generator_state = google_checkpoint
-    state = google_tf1_to_canonical(read_google_tf1_checkpoint(path), "generator")
-    assert_same(state, {k: v for k, v in generator_state.items() if k != TIED})
-    full, new, unused = match_state_dict(state, generator, "ElectraForMaskedLM")
-    assert (new, unused) == ([], [])
-    np.testing.assert_array_equal(full[TIED], generator_state["electra.embeddings.word_embeddings.weight"])
-    # A full-size generator config does not fit the small generator of the checkpoint.
-    with pytest.raises(CheckpointError, match=r"electra\.embeddings_project\.weight has shape \(16, 24\), expected \(32, 24\)"):
-        match_state_dict(state, config, "ElectraForMaskedLM", source=path)
-
-
-def test_google_tf1_untied_generator_embeddings():
-    shared = np.ones((5, 3), np.float32)
-    own = np.full((5, 3), 2.0, np.float32)
-    variables = {"electra/embeddings/word_embeddings": shared, "generator/embeddings/word_embeddings": own}
-    assert_same(google_tf1_to_canonical(variables, "generator"), {"electra.embeddings.word_embeddings.weight": own})
-    assert_same(google_tf1_to_canonical(variables, "discriminator"), {"electra.embeddings.word_embeddings.weight": shared})
-
-
-def test_google_tf1_refuses_unknown_variables_and_networks():
-    with pytest.raises(CheckpointError, match="task_specific/weights"):
-        google_tf1_to_canonical({"task_specific/weights": np.zeros(2)}, "discriminator")
-    with pytest.raises(ValueError, match="network"):
-        google_tf1_to_canonical({}, "teacher")
