@@ -82,7 +82,7 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
         "length; fp32, fp16), torchscript (electra.pt, model.pt; a trace runs at any batch and length; fp32, fp16, bf16), "
         "savedmodel (electra.tf, saved_model/; dynamic batch and length; fp32), tflite (electra.tf, model.tflite; fixed "
         "shapes only: --batch-size and --length; fp32), stablehlo (electra.flax, jax.export bytes in model.stablehlo; "
-        "dynamic batch and length; fp32, fp16, bf16). See docs/deployment.md.",
+        "dynamic batch and length; fp32, bf16). See docs/deployment.md.",
     )
     p.add_argument("model_dir", metavar="MODEL_DIR", type=Path, help="a directory from_pretrained reads (config.json + weights)")
     p.add_argument("out", metavar="OUT", type=Path, help="output directory (new or empty; --overwrite replaces one)")
@@ -95,7 +95,7 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--length", type=int, help="the fixed length without --dynamic-length (default: max_position_embeddings)")
     p.add_argument("--num-choices", type=int, help="ElectraForMultipleChoice: the fixed number of choices (default: 2)")
     p.add_argument("--precision", default="fp32", metavar="PRECISION",
-                   help="fp32 (default), fp16 (onnx, torchscript, stablehlo) or bf16 (torchscript, stablehlo); outputs are float32")
+                   help="fp32 (default), fp16 (onnx, torchscript) or bf16 (torchscript, stablehlo); outputs are float32")
     p.add_argument("--verify", action="store_true", help="run the artifact in its runtime on two probe inputs and compare with the "
                    "eager model: fails (exit 1, OUT not written) above 1e-4 (fp32), 2e-2 (fp16), 1e-1 (bf16)")
     p.add_argument("--overwrite", action="store_true", help="replace what OUT holds")

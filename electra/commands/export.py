@@ -60,7 +60,7 @@ FORMATS = {
     "torchscript": Format("pt", "int64", True, ("fp32", "fp16", "bf16"), (), (), "torch.jit.load"),
     "savedmodel": Format("tf", "int32", True, ("fp32",), (), (), "tf.saved_model.load in a fresh process"),
     "tflite": Format("tf", "int32", False, ("fp32",), (), (), "tf.lite.Interpreter"),
-    "stablehlo": Format("flax", "int32", True, ("fp32", "fp16", "bf16"), (), (), "jax.export.deserialize"),
+    "stablehlo": Format("flax", "int32", True, ("fp32", "bf16"), (), (), "jax.export.deserialize"),
 }
 FRAMEWORKS = {"pt": (("torch", "torch"),), "tf": (("tensorflow", "tf"), ("keras", "tf")), "flax": (("jax", "flax"), ("flax", "flax"))}
 

@@ -6,9 +6,11 @@ Same functions as `electra/pt/export.py` and `electra/tf/export.py` (see
 `token_type_ids` (int32) and returns a dict of the float32 outputs by name; the parameters
 are constants inside it, so `model.stablehlo` is the whole model. Dynamic axes are the
 symbolic dimensions `b` and `l`, with `l <= max_position_embeddings` as a constraint the
-call checks (JAX would otherwise clamp the position lookup silently). fp16 and bf16 build
-the model with that compute and parameter dtype (softmax and LayerNorm stay float32, as in
-`electra.flax`); the outputs are cast back to float32.
+call checks (JAX would otherwise clamp the position lookup silently). bf16 builds the
+model with bfloat16 compute and parameters (softmax and LayerNorm stay float32, as in
+`electra.flax`); the outputs are cast back to float32. fp16 is not offered: XLA's CPU
+backend has no float16 matmul with float32 accumulation, so such a file could not be
+verified (nor run) on a CPU.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from jax import export
 
 import electra.flax as eflax
 
-DTYPES = {"fp32": jnp.float32, "fp16": jnp.float16, "bf16": jnp.bfloat16}
+DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 FILE = "model.stablehlo"
 
@@ -44,7 +46,7 @@ def export_artifact(model, out_dir: Path, format: str, *, shape, dynamic_batch: 
         format: "stablehlo".
         shape: the command's `Shape`: the fixed sizes of the axes that are not dynamic.
         dynamic_batch, dynamic_length: symbolic `b` / `l` instead of the fixed sizes.
-        precision: "fp32", "fp16" or "bf16".
+        precision: "fp32" or "bf16".
     Returns:
         The output names, in order.
     """
