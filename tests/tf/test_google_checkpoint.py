@@ -65,8 +65,8 @@ def hf_loaded(config, network: str, prefix: str):
 
 
 def ours_logits(config, network: str, state: dict) -> np.ndarray:
-    import electra.pt as ept
     torch = pytest.importorskip("torch")
+    import electra.pt as ept
 
     model = (ept.ElectraForPreTraining if network == "discriminator" else ept.ElectraForMaskedLM)(config).eval()
     model.load_canonical_state_dict(state)
@@ -218,6 +218,12 @@ def test_another_model_s_checkpoint_names_its_first_variable(tmp_path):
     with pytest.raises(CheckpointError, match=r"model.ckpt-1000.index: bert/embeddings/word_embeddings: unexpected variable in an "
                                               r"ELECTRA TF1 checkpoint"):
         load_google_checkpoint(prefix, "discriminator")
+    variables, *_ = google_layout("shared")
+    pooled = write_tf1(tmp_path / "pooled", {**variables, "electra/pooler/dense/kernel": np.zeros((32, 32), np.float32)})
+    with pytest.raises(CheckpointError, match=r"variable electra/pooler/dense/kernel has no place in ElectraForPreTraining under the "
+                                              r"config \(as electra.pooler.dense.weight\)$"):
+        load_google_checkpoint(pooled, "discriminator")
+    assert sorted(load_google_checkpoint(pooled, "generator")[1]) == sorted(google_layout("shared")[4])
 
 
 def test_a_tf2_checkpoint_is_named_as_one(tmp_path):

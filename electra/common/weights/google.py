@@ -163,10 +163,13 @@ def google_tf1_names(names, network: str) -> dict[str, tuple[str, bool]]:
     if TF2_GRAPH_KEY in names:
         raise CheckpointError("a TF2 object-based checkpoint (tf.train.Checkpoint), not Google's TF1 ELECTRA checkpoint")
     own = [n for n in names if not TF1_SKIPPED.search(n)]
-    generator_scope = any(n.startswith("generator/") for n in own)  # layouts (a), (b); else (c)
-    body = "generator/" if network == "generator" and generator_scope else "electra/"
-    embeddings = "generator/embeddings/" if any(n.startswith("generator/embeddings/") for n in own) and body == "generator/" \
-        else "electra/embeddings/"
+    # The generator's layout (module docstring): a `generator/` scope in (a) and (b), its own
+    # embeddings there in (b); in (c) it is the discriminator's `electra/` network.
+    if network == "generator" and any(n.startswith("generator/") for n in own):
+        body = "generator/"
+        embeddings = "generator/embeddings/" if any(n.startswith("generator/embeddings/") for n in own) else "electra/embeddings/"
+    else:
+        body, embeddings = "electra/", "electra/embeddings/"
     head = TF1_HEADS[network] + "/"
     selected: dict[str, tuple[str, bool]] = {}
     for name in own:
@@ -175,9 +178,7 @@ def google_tf1_names(names, network: str) -> dict[str, tuple[str, bool]]:
         elif name.startswith(body) and not name.startswith(body + "embeddings/"):
             path = "electra/" + name.removeprefix(body)
         elif name.startswith(head):
-            path = name
-            for old, new in TF1_RENAMES.items():
-                path = path.replace(old, new) if path.startswith(old) else path
+            path = next((new + name.removeprefix(old) for old, new in TF1_RENAMES.items() if name.startswith(old)), name)
         elif name.split("/", 1)[0] in ("electra", "generator", *TF1_HEADS.values()):
             continue  # the other network's
         else:
