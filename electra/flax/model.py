@@ -70,11 +70,11 @@ class ElectraModelModule(nn.Module):
         encoder_hidden_states: jax.Array | None = None,
         encoder_attention_mask: jax.Array | None = None,
         past_key_values: tuple | None = None,
-        cache_index: int | jax.Array | None = None,
         use_cache: bool | None = None,
-        train: bool = False,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        cache_index: int | jax.Array | None = None,
+        train: bool = False,
     ) -> ElectraModelOutput:
         """Args: `input_ids` (B, L) or `inputs_embeds` (B, L, E); `attention_mask` (B, K) with
         K = L_past + L (or the fixed cache size); `token_type_ids`, `position_ids` (B, L);

@@ -34,8 +34,11 @@ from electra.flax.pretrained import ElectraPreTrainedModel
 from electra.flax.prng import Dropout
 
 
-class _TaskModule(nn.Module):
-    """Shared fields of every task module; `electra` is the backbone (HF's attribute name)."""
+class _ElectraTaskModule(nn.Module):
+    """A backbone under `electra` (HF's attribute name, the canonical `electra.` key prefix) and a head.
+
+    Inputs and labels are checked by the model object (`ElectraPreTrainedModel._validate`),
+    not here as in pt and tf: a module's call is traced under jit, where values are unknown."""
 
     config: ElectraConfig
     dtype: jnp.dtype = jnp.float32
@@ -47,7 +50,7 @@ class _TaskModule(nn.Module):
 
 
 # ----------------------------------------------------------------------------- pretraining
-class ElectraForPreTrainingModule(_TaskModule):
+class ElectraForPreTrainingModule(_ElectraTaskModule):
     def setup(self) -> None:
         self.electra = self.backbone()
         self.discriminator_predictions = ElectraDiscriminatorPredictions(self.config, self.dtype, self.param_dtype)
@@ -62,7 +65,10 @@ class ElectraForPreTrainingModule(_TaskModule):
 
 
 # ----------------------------------------------------------------------------- language models
-class _LanguageModelModule(_TaskModule):
+class _ElectraLMModule(_ElectraTaskModule):
+    """Generator head and `generator_lm_head` (E -> V), tied to the word embeddings unless
+    `tie_word_embeddings` is False (HF's Flax layout: then a kernel of its own)."""
+
     def setup(self) -> None:
         self.electra = self.backbone()
         self.generator_predictions = ElectraGeneratorPredictions(self.config, self.dtype, self.param_dtype)
@@ -72,6 +78,7 @@ class _LanguageModelModule(_TaskModule):
             self.generator_lm_head = dense(self.config.vocab_size, self.config, self.dtype, self.param_dtype)
 
     def lm_logits(self, hidden_states: jax.Array) -> jax.Array:
+        """(..., H) hidden states -> (..., V) vocabulary logits (the pretrainer's generator calls it too)."""
         hidden_states = self.generator_predictions(hidden_states)  # (B, L, E)
         if self.config.tie_word_embeddings:
             table = self.electra.variables["params"]["embeddings"]["word_embeddings"]["embedding"]  # (V, E)
@@ -79,7 +86,7 @@ class _LanguageModelModule(_TaskModule):
         return self.generator_lm_head(hidden_states)
 
 
-class ElectraForMaskedLMModule(_LanguageModelModule):
+class ElectraForMaskedLMModule(_ElectraLMModule):
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
                  inputs_embeds=None, labels=None, train=False, output_attentions=False, output_hidden_states=False):
         out = self.electra(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
@@ -89,23 +96,23 @@ class ElectraForMaskedLMModule(_LanguageModelModule):
         return MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class ElectraForCausalLMModule(_LanguageModelModule):
+class ElectraForCausalLMModule(_ElectraLMModule):
     def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, head_mask=None,
-                 inputs_embeds=None, encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None,
-                 cache_index=None, use_cache=None, labels=None, train=False, output_attentions=False,
-                 output_hidden_states=False):
+                 inputs_embeds=None, labels=None, train=False, output_attentions=False, output_hidden_states=False,
+                 encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None, use_cache=None,
+                 cache_index=None):
         if use_cache is None:
             use_cache = self.config.use_cache and labels is None
         out = self.electra(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
-                           encoder_hidden_states, encoder_attention_mask, past_key_values, cache_index, use_cache,
-                           train=train, output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+                           encoder_hidden_states, encoder_attention_mask, past_key_values, use_cache, output_attentions,
+                           output_hidden_states, cache_index, train)
         logits = self.lm_logits(out.last_hidden_state)
         loss = None if labels is None else losses.causal_lm_loss(logits, labels)
         return CausalLMOutput(loss, logits, out.past_key_values, out.hidden_states, out.attentions, out.cross_attentions)
 
 
 # ----------------------------------------------------------------------------- classification
-class ElectraForSequenceClassificationModule(_TaskModule):
+class ElectraForSequenceClassificationModule(_ElectraTaskModule):
     def setup(self) -> None:
         self.electra = self.backbone()
         self.classifier = ElectraClassificationHead(self.config, self.dtype, self.param_dtype)
@@ -119,7 +126,7 @@ class ElectraForSequenceClassificationModule(_TaskModule):
         return SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class ElectraForMultipleChoiceModule(_TaskModule):
+class ElectraForMultipleChoiceModule(_ElectraTaskModule):
     def setup(self) -> None:
         self.electra = self.backbone()
         self.sequence_summary = ElectraSequenceSummary(self.config, self.dtype, self.param_dtype)
@@ -140,7 +147,7 @@ class ElectraForMultipleChoiceModule(_TaskModule):
         return MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class ElectraForTokenClassificationModule(_TaskModule):
+class ElectraForTokenClassificationModule(_ElectraTaskModule):
     def setup(self) -> None:
         self.electra = self.backbone()
         self.dropout = Dropout(self.config.classifier_dropout_prob)
@@ -155,7 +162,7 @@ class ElectraForTokenClassificationModule(_TaskModule):
         return TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
 
 
-class ElectraForQuestionAnsweringModule(_TaskModule):
+class ElectraForQuestionAnsweringModule(_ElectraTaskModule):
     def setup(self) -> None:
         self.electra = self.backbone()
         self.qa_outputs = dense(2, self.config, self.dtype, self.param_dtype)

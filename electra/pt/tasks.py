@@ -32,10 +32,6 @@ from electra.pt.model import ElectraModel, check_forward_inputs, check_label_val
 from electra.pt.pretrained import ElectraPreTrainedModel
 
 
-def _shape(t: torch.Tensor | None) -> tuple | None:
-    return None if t is None else tuple(t.shape)
-
-
 class _ElectraTaskModel(ElectraPreTrainedModel):
     """A backbone under `electra` (the canonical `electra.` key prefix) and a head."""
 
@@ -90,7 +86,8 @@ class _ElectraLMModel(_ElectraTaskModel):
         self.generator_lm_head = nn.Linear(config.embedding_size, config.vocab_size)
         self.post_init()
 
-    def _logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+    def lm_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """(..., H) hidden states -> (..., V) vocabulary logits (the pretrainer's generator calls it too)."""
         return self.generator_lm_head(self.generator_predictions(hidden_states))  # (B, L, V)
 
 
@@ -102,7 +99,7 @@ class ElectraForMaskedLM(_ElectraLMModel):
         """labels: (B, L) token ids, -100 where no prediction is scored. Returns logits (B, L, V)."""
         out = self._backbone(input_ids, attention_mask, token_type_ids, position_ids, head_mask, inputs_embeds,
                              {"labels": labels}, output_attentions, output_hidden_states)
-        logits = self._logits(out.last_hidden_state)
+        logits = self.lm_logits(out.last_hidden_state)
         loss = None if labels is None else losses.masked_lm_loss(logits, labels)
         output = MaskedLMOutput(loss=loss, logits=logits, hidden_states=out.hidden_states, attentions=out.attentions)
         return self._output(output, return_dict)
@@ -128,7 +125,7 @@ class ElectraForCausalLM(_ElectraLMModel):
                              {"labels": labels}, output_attentions, output_hidden_states,
                              encoder_hidden_states=encoder_hidden_states, encoder_attention_mask=encoder_attention_mask,
                              past_key_values=past_key_values, use_cache=use_cache)
-        logits = self._logits(out.last_hidden_state)
+        logits = self.lm_logits(out.last_hidden_state)
         loss = None if labels is None else losses.causal_lm_loss(logits, labels)
         output = CausalLMOutput(loss=loss, logits=logits, past_key_values=out.past_key_values, hidden_states=out.hidden_states,
                                 attentions=out.attentions, cross_attentions=out.cross_attentions)

@@ -97,7 +97,7 @@ class ElectraPretrainer(nn.Module):
         """
         chosen = mlm_labels != IGNORE_INDEX  # (B, L)
         hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids, return_dict=True).last_hidden_state  # (B, L, Hg)
-        gen_logits = self.generator.generator_lm_head(self.generator.generator_predictions(hidden[chosen]))  # (M, V)
+        gen_logits = self.generator.lm_logits(hidden[chosen])  # (M, V)
         targets = mlm_labels[chosen]  # (M,)
         num_masked, num_valid = normalizers if normalizers is not None else (None, None)
         gen_loss = losses.masked_lm_loss(gen_logits, targets, num_masked)

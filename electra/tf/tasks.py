@@ -135,6 +135,7 @@ class _ElectraLMModel(_ElectraTaskModel):
         self.built = True
 
     def lm_logits(self, hidden_states):
+        """(..., H) hidden states -> (..., V) vocabulary logits (the pretrainer's generator calls it too)."""
         word_embeddings = self.electra.embeddings.word_embeddings.embeddings
         return self.generator_lm_head(self.generator_predictions(hidden_states), word_embeddings)  # (B, L, V)
 
