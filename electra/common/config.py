@@ -331,6 +331,29 @@ def _check_choice(name: str, value: Any, choices: tuple) -> None:
         raise ValueError(f"ElectraConfig.{name} must be one of {list(choices)}, got {value!r}")
 
 
+def override_config(config: ElectraConfig, changes: dict[str, Any], owner: str = "from_pretrained") -> ElectraConfig:
+    """`config` with HF's `from_pretrained` keyword overrides applied, on a copy: any config
+    field, `num_labels`, `label2id`, or HF's runtime attributes (`output_hidden_states`, ...).
+
+    Args:
+        owner: who received the keywords, for the error (`ElectraModel.from_pretrained`).
+    Raises:
+        TypeError: a keyword that is no config attribute.
+        ValueError: `num_labels` and `id2label` that disagree, or a value the config refuses.
+    """
+    allowed = {f.name for f in dataclasses.fields(ElectraConfig)} - {"extra"} | {"num_labels", "label2id"} | set(HF_RUNTIME_DEFAULTS)
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise TypeError(f"{owner} got keyword argument(s) that are not config attributes: {unknown}")
+    if "num_labels" in changes and "id2label" in changes and len(changes["id2label"]) != changes["num_labels"]:
+        raise ValueError(f"num_labels={changes['num_labels']} and id2label {changes['id2label']} disagree (as in HF, pass one)")
+    runtime = {k: changes[k] for k in changes if k in HF_RUNTIME_DEFAULTS}
+    config = config.replace(**{k: v for k, v in changes.items() if k not in runtime}, extra=dict(config.extra))
+    for name, value in runtime.items():
+        setattr(config, name, value)
+    return config
+
+
 def preset_config(name: str, **changes: Any) -> ElectraConfig:
     """The config of a named preset, with optional field overrides (`vocab_size=...`)."""
     return ElectraConfig.preset(name, **changes)

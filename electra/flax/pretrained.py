@@ -132,6 +132,12 @@ class ElectraPreTrainedModel:
         from electra.common.weights.checkpoint import match_state_dict
 
         matched, new_keys, _unused = match_state_dict(state, self.config, self.architecture, source=source)
+        return self._load_matched(matched, new_keys, source)
+
+    def _load_matched(self, matched: dict[str, np.ndarray], new_keys, source: str) -> list[str]:
+        """Put the arrays `match_state_dict` accepted into `params` (the `new_keys` get the
+        seeded initialisation, drawn only now if `params` are still abstract); warn about
+        (and return) `new_keys`."""
         loaded = canonical_to_hf_flax(matched, tie_word_embeddings=self.config.tie_word_embeddings)
         params = self.params
         if new_keys and _is_abstract(params):  # the weights the state lacks need their initialisation
@@ -145,32 +151,35 @@ class ElectraPreTrainedModel:
         if new_keys:
             warnings.warn(
                 f"{self.architecture}: weights not in {source}, newly initialised: {', '.join(sorted(new_keys))}",
-                stacklevel=2,
+                stacklevel=3,
             )
         return list(new_keys)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, **kwargs):
-        """Build from a directory holding `config.json` and weights in any supported format
-        (`model.safetensors`, sharded, `pytorch_model.bin`, `flax_model.msgpack`, `tf_model.h5`).
-        `kwargs` go to the constructor (`dtype`, `param_dtype`, `gradient_checkpointing`, `seed`).
-        No random initialisation runs unless the checkpoint lacks weights (a bare checkpoint
-        loaded into a head class): those, and only then, come from `seed`."""
-        from electra.common.weights.checkpoint import read_state_dict
+    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, *, network: str | None = None,
+                        ignore_mismatched_sizes: bool = False, seed: int = 0, dtype: jnp.dtype = jnp.float32,
+                        param_dtype: jnp.dtype = jnp.float32, gradient_checkpointing: bool = False, **config_changes):
+        """Build from a checkpoint read by `electra.common.weights.checkpoint.load_pretrained`
+        (any supported format, a directory or a weights file with `config.json` beside it, or a
+        Google TF1 checkpoint with `network`); `network`, `ignore_mismatched_sizes` and the
+        config overrides as `electra.pt`'s `from_pretrained`; `seed`, `dtype`, `param_dtype`,
+        `gradient_checkpointing` go to the constructor. No random initialisation runs unless
+        the checkpoint lacks weights (a bare checkpoint loaded into a head class): those, and
+        only then, come from `seed`."""
+        from electra.common.weights.checkpoint import load_pretrained
 
-        path = Path(path)
-        if config is None:
-            config = ElectraConfig.from_pretrained(path if path.is_dir() else path.parent)
-        state = read_state_dict(path)
-        model = cls(config, **kwargs, _do_init=False)
-        model.load_canonical_state_dict(state, source=str(path))
+        config, matched, new_keys, _unused = load_pretrained(path, cls.architecture, config, network=network,
+                                                             ignore_mismatched_sizes=ignore_mismatched_sizes, **config_changes)
+        model = cls(config, seed=seed, dtype=dtype, param_dtype=param_dtype, gradient_checkpointing=gradient_checkpointing, _do_init=False)
+        model._load_matched(matched, new_keys, str(path))
         return model
 
-    def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | str | None = None) -> Path:
-        """Write `config.json` (with `architectures`) and canonical `model.safetensors`."""
-        from electra.common.weights.checkpoint import save_pretrained
+    def save_pretrained(self, directory: str | os.PathLike, format: str = "safetensors", max_shard_size: int | str | None = None) -> Path:
+        """Write `config.json` (with `architectures`) and the weights in `format`, the same
+        files `electra.pt` writes (see `electra.common.weights.checkpoint.write_pretrained`)."""
+        from electra.common.weights.checkpoint import write_pretrained
 
-        save_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
+        write_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, format=format, max_shard_size=max_shard_size)
         return Path(directory)
 
     # ------------------------------------------------------------------ checks

@@ -9,7 +9,6 @@ between bare and head checkpoints); this module only copies arrays into paramete
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import warnings
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from electra.common.config import HF_RUNTIME_DEFAULTS, ElectraConfig
+from electra.common.config import ElectraConfig
 from electra.common.outputs import ModelOutput
 from electra.pt.outputs import traceable
 
@@ -241,14 +240,17 @@ class ElectraPreTrainedModel(nn.Module):
         return list(new_keys)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, *,
+    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, *, network: str | None = None,
                         ignore_mismatched_sizes: bool = False, **config_changes):
-        """Build from a directory holding `config.json` and weights in any supported
-        format (`model.safetensors`, sharded safetensors, `pytorch_model.bin`, ...).
+        """Build from a checkpoint read by `electra.common.weights.checkpoint.load_pretrained`:
+        a directory holding `config.json` and weights in any supported format (safetensors,
+        `pytorch_model.bin`, `tf_model.h5`, `flax_model.msgpack`, each sharded or not), one
+        such weights file with `config.json` beside it, or a Google TF1 checkpoint with `network`.
 
         Args:
-            path: the directory.
-            config: used instead of the directory's `config.json`.
+            path: the checkpoint.
+            config: used instead of the checkpoint's config.
+            network: "discriminator" or "generator", for a Google TF1 checkpoint only.
             ignore_mismatched_sizes: weights whose shape differs from the model's (a
                 classifier loaded with another `num_labels`) are initialised anew, with a
                 warning, instead of raising.
@@ -262,32 +264,14 @@ class ElectraPreTrainedModel(nn.Module):
 
         Raises:
             TypeError: a keyword argument that is no config attribute.
+            ValueError: `network` missing for a TF1 checkpoint, or given for another one.
             CheckpointError: a missing, unexpected or misshapen weight (naming it).
         """
-        from electra.common.errors import CheckpointError
-        from electra.common.weights.checkpoint import match_state_dict, read_state_dict
+        from electra.common.weights.checkpoint import load_pretrained
 
-        path = Path(path)
-        if config is None:
-            config = ElectraConfig.from_pretrained(path)
-        config = _changed_config(config, config_changes, cls.__name__)
-        state = read_state_dict(path)
-        mismatched = _mismatched_keys(state, config, cls.__name__)
-        if mismatched and not ignore_mismatched_sizes:
-            key, (found, wanted) = next(iter(mismatched.items()))
-            raise CheckpointError(
-                f"{path}: {key} has shape {found} in the checkpoint but {wanted} in {cls.__name__} with this config "
-                f"(mismatched: {', '.join(mismatched)}); pass ignore_mismatched_sizes=True to initialise them anew"
-            )
-        if mismatched:
-            model = cls(config)
-            fresh = model.state_dict()
-            for key in mismatched:
-                state[key] = fresh[key].detach().cpu().float().numpy()
-        matched, new_keys, _unused = match_state_dict(state, config, cls.__name__, source=str(path))
-        if mismatched:
-            new_keys = sorted({*new_keys, *mismatched})
-        elif new_keys:
+        config, matched, new_keys, _unused = load_pretrained(path, cls.architecture, config, network=network,
+                                                             ignore_mismatched_sizes=ignore_mismatched_sizes, **config_changes)
+        if new_keys:
             model = cls(config)
         else:
             with torch.device("meta"):
@@ -298,38 +282,12 @@ class ElectraPreTrainedModel(nn.Module):
         model.eval()
         return model
 
-    def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | None = None) -> Path:
-        """Write `config.json` (with `architectures`) and canonical `model.safetensors`."""
-        from electra.common.weights.checkpoint import save_pretrained
+    def save_pretrained(self, directory: str | os.PathLike, format: str = "safetensors", max_shard_size: int | str | None = None) -> Path:
+        """Write `config.json` (with `architectures`) and the weights as HF's `save_pretrained`
+        does in `format`: "safetensors", "pytorch", "tf" or "flax" (see
+        `electra.common.weights.checkpoint.write_pretrained`); sharded past `max_shard_size`
+        (bytes, or a string like "5GB")."""
+        from electra.common.weights.checkpoint import write_pretrained
 
-        save_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
+        write_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, format=format, max_shard_size=max_shard_size)
         return Path(directory)
-
-
-def _changed_config(config: ElectraConfig, changes: dict, architecture: str) -> ElectraConfig:
-    """`config` with HF's `from_pretrained` keyword overrides applied (on a copy)."""
-    allowed = {f.name for f in dataclasses.fields(ElectraConfig)} - {"extra"} | {"num_labels", "label2id"} | set(HF_RUNTIME_DEFAULTS)
-    unknown = sorted(set(changes) - allowed)
-    if unknown:
-        raise TypeError(f"{architecture}.from_pretrained got keyword argument(s) that are not config attributes: {unknown}")
-    if "num_labels" in changes and "id2label" in changes and len(changes["id2label"]) != changes["num_labels"]:
-        raise ValueError(f"num_labels={changes['num_labels']} and id2label {changes['id2label']} disagree (as in HF, pass one)")
-    runtime = {k: changes[k] for k in changes if k in HF_RUNTIME_DEFAULTS}
-    config = config.replace(**{k: v for k, v in changes.items() if k not in runtime}, extra=dict(config.extra))
-    for name, value in runtime.items():
-        setattr(config, name, value)
-    return config
-
-
-def _mismatched_keys(state: dict[str, np.ndarray], config: ElectraConfig, architecture: str) -> dict[str, tuple]:
-    """{key: (checkpoint shape, model shape)} for the checkpoint keys the model has with another shape
-    (a bare checkpoint's keys are compared under the `electra.` prefix)."""
-    from electra.common.weights.names import BACKBONE_PREFIX, expected_shapes
-
-    expected = expected_shapes(config, architecture)
-    mismatched = {}
-    for key, array in state.items():
-        wanted = expected.get(key, expected.get(BACKBONE_PREFIX + key))
-        if wanted is not None and tuple(np.shape(array)) != wanted:
-            mismatched[key] = (tuple(np.shape(array)), wanted)
-    return mismatched

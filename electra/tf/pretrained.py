@@ -166,34 +166,32 @@ class ElectraPreTrainedModel(keras.Model):
         return list(new_keys)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None):
-        """Build from a directory holding `config.json` and weights in any supported
-        format (`model.safetensors`, sharded safetensors, `pytorch_model.bin`,
-        `tf_model.h5`, `flax_model.msgpack`).
+    def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, *, network: str | None = None,
+                        ignore_mismatched_sizes: bool = False, **config_changes):
+        """Build from a checkpoint read by `electra.common.weights.checkpoint.load_pretrained`
+        (any supported format, a directory or a weights file with `config.json` beside it, or a
+        Google TF1 checkpoint with `network`); arguments as `electra.pt`'s `from_pretrained`.
 
         When the checkpoint holds every weight, the variables are created with zeros rather
         than random draws (then assigned); when it lacks some (a bare checkpoint loaded into
         a head class), the model is initialised as `cls(config)` is."""
-        from electra.common.weights.checkpoint import match_state_dict, read_state_dict
+        from electra.common.weights.checkpoint import load_pretrained
         from electra.tf.embeddings import weights_to_be_loaded
 
-        path = Path(path)
-        if config is None:
-            config = ElectraConfig.from_pretrained(path)
-        state = read_state_dict(path)
-        matched, new_keys, _unused = match_state_dict(state, config, cls.architecture, source=str(path))
+        config, matched, new_keys, _unused = load_pretrained(path, cls.architecture, config, network=network,
+                                                             ignore_mismatched_sizes=ignore_mismatched_sizes, **config_changes)
         with contextlib.nullcontext() if new_keys else weights_to_be_loaded():
             model = cls(config)
             model.build()
         model._load_matched(matched, new_keys, str(path))
         return model
 
-    def save_pretrained(self, directory: str | os.PathLike, max_shard_size: int | str | None = None) -> Path:
-        """Write `config.json` (with `architectures`) and canonical `model.safetensors`,
-        the same files `electra.pt` writes."""
-        from electra.common.weights.checkpoint import save_pretrained
+    def save_pretrained(self, directory: str | os.PathLike, format: str = "safetensors", max_shard_size: int | str | None = None) -> Path:
+        """Write `config.json` (with `architectures`) and the weights in `format`, the same
+        files `electra.pt` writes (see `electra.common.weights.checkpoint.write_pretrained`)."""
+        from electra.common.weights.checkpoint import write_pretrained
 
-        save_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, max_shard_size=max_shard_size)
+        write_pretrained(directory, self.config, self.canonical_state_dict(), self.architecture, format=format, max_shard_size=max_shard_size)
         return Path(directory)
 
     # ------------------------------------------------------------------ Keras training

@@ -17,7 +17,7 @@ from electra.common.weights.checkpoint import (
     load_pretrained,
     match_state_dict,
     read_state_dict,
-    save_pretrained,
+    write_pretrained,
     write_state_dict,
 )
 from electra.common.weights.random import random_state_dict
@@ -71,7 +71,7 @@ def test_hf_loads_our_files(tmp_path):
     config = tiny_config()
     for architecture, shard in (("ElectraForMaskedLM", None), ("ElectraForMultipleChoice", 20_000)):
         state = random_state_dict(config, architecture, seed=5)
-        save_pretrained(tmp_path / architecture, config, state, architecture, max_shard_size=shard)
+        write_pretrained(tmp_path / architecture, config, state, architecture, max_shard_size=shard)
         model, info = getattr(transformers, architecture).from_pretrained(tmp_path / architecture, output_loading_info=True)
         assert not any(info.values()), info
         hf_state = {k: v.numpy() for k, v in model.state_dict().items() if not k.endswith("position_ids")}
@@ -82,7 +82,7 @@ def test_hf_loads_our_files(tmp_path):
 
 def test_load_pretrained_fine_tuning_flow(tmp_path):
     config = tiny_config()
-    save_pretrained(tmp_path, config, random_state_dict(config, "ElectraForPreTraining"), "ElectraForPreTraining")
+    write_pretrained(tmp_path, config, random_state_dict(config, "ElectraForPreTraining"), "ElectraForPreTraining")
     loaded_config, state, new, unused = load_pretrained(tmp_path, "ElectraForSequenceClassification")
     assert loaded_config == config.replace(extra={"architectures": ["ElectraForPreTraining"]})
     assert new == ["classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias", "classifier.out_proj.weight"]
@@ -123,7 +123,7 @@ def test_sharded_write_and_stale_files(tmp_path):
     assert [f.name for f in files_written] == [
         "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", WEIGHTS_INDEX_NAME]
     index = json.loads((tmp_path / WEIGHTS_INDEX_NAME).read_text())
-    assert index == {"metadata": {"total_size": 200}, "weight_map": {
+    assert index == {"metadata": {"total_parameters": 50, "total_size": 200}, "weight_map": {
         "k0": "model-00001-of-00003.safetensors", "k1": "model-00001-of-00003.safetensors",
         "k2": "model-00002-of-00003.safetensors", "k3": "model-00002-of-00003.safetensors", "k4": "model-00003-of-00003.safetensors"}}
     assert_same(read_state_dict(tmp_path), state)
@@ -148,7 +148,7 @@ def test_metadata_has_format(tmp_path):
 def test_failed_write_leaves_old_files_and_no_temp(tmp_path, monkeypatch):
     config = tiny_config()
     old = random_state_dict(config, "ElectraForMaskedLM", seed=1)
-    save_pretrained(tmp_path, config, old, "ElectraForMaskedLM")
+    write_pretrained(tmp_path, config, old, "ElectraForMaskedLM")
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
 
     def fail(fd):
@@ -156,7 +156,7 @@ def test_failed_write_leaves_old_files_and_no_temp(tmp_path, monkeypatch):
 
     monkeypatch.setattr(files.os, "fsync", fail)
     with pytest.raises(OSError, match="disk full"):
-        save_pretrained(tmp_path, config, random_state_dict(config, "ElectraForMaskedLM", seed=2), "ElectraForMaskedLM")
+        write_pretrained(tmp_path, config, random_state_dict(config, "ElectraForMaskedLM", seed=2), "ElectraForMaskedLM")
     with pytest.raises(OSError, match="disk full"):
         write_state_dict(tmp_path, old, max_shard_size=2_000)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
@@ -174,9 +174,12 @@ def hf_like_files(tmp_path) -> dict[str, os.PathLike]:
     torch.save({k: torch.from_numpy(v) for k, v in state.items()}, tmp_path / "pytorch_model.bin")
     tree = {"electra": {"embeddings": {"LayerNorm": {"scale": np.ones(4, np.float32), "bias": np.zeros(4, np.float32)}}}}
     (tmp_path / "flax_model.msgpack").write_bytes(msgpack_serialize(tree))
-    with h5py.File(tmp_path / "tf_model.h5", "w") as handle:
+    with h5py.File(tmp_path / "tf_model.h5", "w") as handle:  # Keras 2's layout, as HF's TF models save it
+        handle.attrs["layer_names"] = [b"electra", b"qa_outputs"]
         handle["electra/m/electra/embeddings/LayerNorm/gamma:0"] = np.ones(4, np.float32)
+        handle["electra"].attrs["weight_names"] = [b"m/electra/embeddings/LayerNorm/gamma:0"]
         handle["qa_outputs/m/qa_outputs/bias:0"] = np.zeros(2, np.float32)
+        handle["qa_outputs"].attrs["weight_names"] = [b"m/qa_outputs/bias:0"]
     for name in ("pytorch_model.bin", "flax_model.msgpack", "tf_model.h5"):
         assert read_state_dict(tmp_path / name)["electra.embeddings.LayerNorm.weight"].shape == (4,)
     return {"safetensors": tmp_path / "st" / WEIGHTS_NAME, "bin": tmp_path / "pytorch_model.bin",
@@ -301,7 +304,7 @@ def test_match_tied_key_absent_or_equal(mlm):
         (lambda s: s.update({"electra.pooler.dense.weight": np.zeros(2, np.float32)}),
          r"f.bin: unexpected key\(s\) for ElectraForMaskedLM: electra.pooler.dense.weight"),
         (lambda s: s.update({"electra.embeddings.LayerNorm.bias": np.zeros(23, np.float32)}),
-         r"electra.embeddings.LayerNorm.bias has shape \(23,\), expected \(24,\)"),
+         r"f.bin: electra.embeddings.LayerNorm.bias has shape \(23,\) in the checkpoint but \(24,\) in ElectraForMaskedLM with this config"),
         (lambda s: s.pop("generator_predictions.LayerNorm.bias"), "partial ElectraForMaskedLM head, missing generator_predictions.LayerNorm.bias"),
         (lambda s: s.update({TIED: s[TIED] + 1}), "generator_lm_head.weight is tied to electra.embeddings.word_embeddings.weight but holds different values"),
         (lambda s: s.update({"generator_lm_head.bias": np.zeros(99, np.int32)}), "generator_lm_head.bias has dtype int32"),
@@ -326,5 +329,5 @@ def test_save_refuses_incomplete_state(tmp_path, mlm):
     config, state = mlm
     headless = {k: v for k, v in state.items() if k.startswith("electra.")}
     with pytest.raises(CheckpointError, match="state to save: not a complete ElectraForMaskedLM state"):
-        save_pretrained(tmp_path, config, headless, "ElectraForMaskedLM")
+        write_pretrained(tmp_path, config, headless, "ElectraForMaskedLM")
     assert not any(tmp_path.iterdir())

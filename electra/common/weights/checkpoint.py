@@ -1,14 +1,17 @@
-"""Checkpoint files: read any HF ELECTRA weights format, write safetensors, match strictly.
+"""Checkpoints: read any HF ELECTRA weights format, write every one, match strictly, load.
 
 Reading returns canonical keys (HF PyTorch state-dict names, docs/reference.md section 5) as
-NumPy arrays whatever the file: `model.safetensors` (sharded or not), `pytorch_model.bin`
-(sharded or not), `flax_model.msgpack`, `tf_model.h5`. Writing produces what HF's
-`save_pretrained` produces for PyTorch, so `transformers` 4.57 loads it. Matching
-checks a read state against `electra.common.weights.names.expected_shapes` the way HF's
-`from_pretrained` does, but strictly: anything missing, unexpected or misshapen raises
-`CheckpointError` naming the file and the key.
+NumPy arrays whatever the file: `model.safetensors`, `pytorch_model.bin`, `tf_model.h5`,
+`flax_model.msgpack`, each sharded or not (`formats.py` holds the file formats). Writing
+(`write_pretrained`) produces what HF 4.57's `save_pretrained` produces in each format, so
+`transformers`' own loaders read it without cross-framework flags. Matching checks a read
+state against `electra.common.weights.names.expected_shapes` the way HF's `from_pretrained`
+does, but strictly: anything missing, unexpected or misshapen raises `CheckpointError` naming
+the file and the key. `load_pretrained` is the one loading path of the three backends'
+`from_pretrained`: config, overrides, reading (Google TF1 checkpoints included), matching.
 
-Frameworks (`torch`, `flax`, `h5py`) are imported only when a file of their kind is read.
+Frameworks (`torch`, `h5py`, `msgpack`) are imported only when a file of their kind is read
+or written.
 """
 
 from __future__ import annotations
@@ -17,178 +20,81 @@ import dataclasses
 import json
 import os
 import re
-import struct
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from electra.common.config import ElectraConfig
+from electra.common.config import ElectraConfig, override_config
 from electra.common.errors import CheckpointError
-from electra.common.files import atomic_open, atomic_write_text
-from electra.common.weights.layouts import hf_flax_to_canonical, hf_tf_to_canonical
+from electra.common.files import atomic_write_text
+from electra.common.weights import formats
+from electra.common.weights.layouts import canonical_to_hf_flax, canonical_to_hf_tf, hf_flax_to_canonical, hf_tf_to_canonical
 from electra.common.weights.names import ARCHITECTURES, BACKBONE_PREFIX, IGNORED_KEYS, backbone_shapes, head_shapes, tied_keys
 
 WEIGHTS_NAME = "model.safetensors"
 WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 PT_WEIGHTS_NAME = "pytorch_model.bin"
 PT_WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
-FLAX_WEIGHTS_NAME = "flax_model.msgpack"
 TF_WEIGHTS_NAME = "tf_model.h5"
-# Files looked for in a checkpoint directory, in this order (HF's order for PyTorch).
-SEARCH_ORDER = (WEIGHTS_NAME, WEIGHTS_INDEX_NAME, PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME, FLAX_WEIGHTS_NAME, TF_WEIGHTS_NAME)
-SHARD_PATTERN = re.compile(r"model-\d{5}-of-\d{5}\.safetensors")
-HALF_DTYPES = ("float16", "bfloat16")  # widened to float32 on read
-
-# safetensors dtype codes <-> NumPy (BF16 has no NumPy type: read as uint16, widened).
-SAFETENSORS_DTYPES = {
-    "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16,
-    "I64": np.int64, "I32": np.int32, "I16": np.int16, "I8": np.int8,
-    "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8, "BOOL": np.bool_,
-}
-SAFETENSORS_CODES = {np.dtype(t): code for code, t in SAFETENSORS_DTYPES.items() if code != "BF16"}
-MAX_HEADER_BYTES = 100 * 2**20  # the safetensors library's own bound
+TF_WEIGHTS_INDEX_NAME = "tf_model.h5.index.json"
+FLAX_WEIGHTS_NAME = "flax_model.msgpack"
+FLAX_WEIGHTS_INDEX_NAME = "flax_model.msgpack.index.json"
 
 
-# ----------------------------------------------------------------------------- safetensors
-def _read_safetensors(file: Path) -> dict[str, np.ndarray]:
-    """A safetensors file (8-byte little-endian header size, JSON header, data), checked
-    entry by entry so a truncated or forged file raises instead of reading garbage."""
-    with open(file, "rb") as handle:
-        file_size = os.fstat(handle.fileno()).st_size
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            raise CheckpointError(f"{file}: truncated safetensors file ({file_size} bytes)")
-        (header_size,) = struct.unpack("<Q", prefix)
-        if header_size > min(MAX_HEADER_BYTES, file_size - 8):
-            raise CheckpointError(f"{file}: invalid safetensors header size {header_size} (file has {file_size} bytes)")
-        try:
-            header = json.loads(handle.read(header_size).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise CheckpointError(f"{file}: invalid safetensors header ({err})") from None
-        if not isinstance(header, dict):
-            raise CheckpointError(f"{file}: invalid safetensors header (not a JSON object)")
-        data_start, data_size = 8 + header_size, file_size - 8 - header_size
-        state: dict[str, np.ndarray] = {}
-        for key, entry in header.items():
-            if key == "__metadata__":
-                continue
-            try:
-                dtype = np.dtype(SAFETENSORS_DTYPES[entry["dtype"]]).newbyteorder("<")
-                shape = tuple(int(n) for n in entry["shape"])
-                begin, end = (int(n) for n in entry["data_offsets"])
-            except (KeyError, TypeError, ValueError) as err:
-                raise CheckpointError(f"{file}: {key}: invalid header entry {entry!r} ({type(err).__name__}: {err})") from None
-            if not 0 <= begin <= end <= data_size or end - begin != dtype.itemsize * int(np.prod(shape)) or min(shape, default=0) < 0:
-                raise CheckpointError(f"{file}: {key}: data offsets {[begin, end]} do not fit shape {shape} {entry['dtype']} in {data_size} data bytes")
-            handle.seek(data_start + begin)
-            buffer = bytearray(end - begin)
-            handle.readinto(buffer)
-            array = np.frombuffer(buffer, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
-            if entry["dtype"] == "BF16":  # bfloat16 is the top half of a float32
-                array = (array.astype(np.uint32) << 16).view(np.float32)
-            state[key] = _widen(array)
+@dataclasses.dataclass(frozen=True)
+class Format:
+    """One HF weights format: its files and how its stored names become canonical keys."""
+
+    name: str  # what `write_pretrained(format=...)` takes
+    weights_name: str  # the unsharded file
+    index_name: str  # the index of a sharded checkpoint
+    read: Callable[[Path], dict[str, np.ndarray]]  # one file -> stored names
+    to_canonical: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+    index_to_stored: Callable[[str], str] = lambda key: key  # an index's weight_map key -> the name in the shard
+
+    @property
+    def shard_pattern(self) -> re.Pattern:
+        stem, suffix = self.weights_name.split(".", 1)
+        return re.compile(rf"{re.escape(stem)}-\d{{5}}-of-\d{{5}}\.{re.escape(suffix)}")
+
+    def shard_name(self, i: int, n: int) -> str:
+        stem, suffix = self.weights_name.split(".", 1)
+        return f"{stem}-{i:05d}-of-{n:05d}.{suffix}"
+
+
+def _same(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return state
 
 
-def _write_safetensors(file: Path, state: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
-    """Write `state` (keys sorted, little-endian, header padded to 8 bytes) atomically."""
-    arrays = {key: np.ascontiguousarray(state[key]) for key in sorted(state)}
-    header: dict[str, object] = {"__metadata__": metadata}
-    offset = 0
-    for key, array in arrays.items():
-        code = SAFETENSORS_CODES.get(array.dtype.newbyteorder("="))
-        if code is None:
-            raise ValueError(f"{key}: dtype {array.dtype} cannot be written to safetensors")
-        header[key] = {"dtype": code, "shape": list(array.shape), "data_offsets": [offset, offset + array.nbytes]}
-        offset += array.nbytes
-    blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    blob += b" " * (-len(blob) % 8)
-    with atomic_open(file, "wb") as handle:
-        handle.write(struct.pack("<Q", len(blob)))
-        handle.write(blob)
-        for array in arrays.values():
-            handle.write(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
+FORMATS = {
+    fmt.name: fmt
+    for fmt in (
+        Format("safetensors", WEIGHTS_NAME, WEIGHTS_INDEX_NAME, formats.read_safetensors, _same),
+        Format("pytorch", PT_WEIGHTS_NAME, PT_WEIGHTS_INDEX_NAME, formats.read_torch, _same),
+        # HF's TF index names weights with the model scope; its shards store them without.
+        Format("tf", TF_WEIGHTS_NAME, TF_WEIGHTS_INDEX_NAME, formats.read_h5,
+               lambda stored: hf_tf_to_canonical(stored, scoped=False), lambda key: key.split("/", 1)[-1]),
+        Format("flax", FLAX_WEIGHTS_NAME, FLAX_WEIGHTS_INDEX_NAME, formats.read_msgpack,
+               lambda stored: hf_flax_to_canonical(formats.unflatten(stored))),
+    )
+}
+SUFFIXES = {".safetensors": "safetensors", ".bin": "pytorch", ".pt": "pytorch", ".pth": "pytorch", ".h5": "tf", ".msgpack": "flax"}
+# Files looked for in a checkpoint directory, in this order (HF's order for PyTorch first).
+SEARCH_ORDER = tuple(name for fmt in FORMATS.values() for name in (fmt.weights_name, fmt.index_name))
+SHARD_PATTERN = FORMATS["safetensors"].shard_pattern
+
+
+def _format_of(file: Path) -> Format:
+    """The format of a weights file or index, by its name."""
+    name = file.name.removesuffix(".index.json") if file.name.endswith(".index.json") else file.name
+    kind = SUFFIXES.get(Path(name).suffix)
+    if kind is None:
+        raise CheckpointError(f"{file}: unknown checkpoint format (expected one of {', '.join(SEARCH_ORDER)})")
+    return FORMATS[kind]
 
 
 # ----------------------------------------------------------------------------- reading
-def _read_torch(file: Path) -> dict[str, np.ndarray]:
-    import torch
-
-    try:
-        loaded = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and torch errors alike: the file is unusable
-        raise CheckpointError(f"{file}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(loaded, dict):
-        raise CheckpointError(f"{file}: expected a state dict, found {type(loaded).__name__}")
-    state = {}
-    for key, tensor in loaded.items():
-        if not isinstance(tensor, torch.Tensor):
-            raise CheckpointError(f"{file}: {key!r} is a {type(tensor).__name__}, not a tensor")
-        tensor = tensor.detach()
-        if str(tensor.dtype).removeprefix("torch.") in HALF_DTYPES:
-            tensor = tensor.float()
-        state[key] = tensor.numpy()
-    return state
-
-
-def _read_flax(file: Path) -> dict[str, np.ndarray]:
-    from flax.serialization import msgpack_restore
-
-    try:
-        tree = msgpack_restore(file.read_bytes())
-    except Exception as err:  # msgpack raises several unrelated types on bad input
-        raise CheckpointError(f"{file}: not a readable Flax msgpack file ({type(err).__name__}: {err})") from None
-    if not isinstance(tree, dict):
-        raise CheckpointError(f"{file}: expected a parameter tree, found {type(tree).__name__}")
-    try:
-        state = hf_flax_to_canonical(tree)
-    except CheckpointError as err:
-        raise CheckpointError(f"{file}: {err}") from None
-    return {key: _widen(value) for key, value in state.items()}
-
-
-def _read_h5(file: Path) -> dict[str, np.ndarray]:
-    import h5py
-
-    weights: dict[str, np.ndarray] = {}
-    try:
-        with h5py.File(file, "r") as handle:
-
-            def collect(path: str, item) -> None:
-                if isinstance(item, h5py.Dataset):
-                    name = path.split("/", 1)[1]  # drop the Keras layer group
-                    value = np.asarray(item[()])
-                    if name in weights and not np.array_equal(weights[name], value):
-                        raise CheckpointError(f"{file}: {name!r} is stored twice with different values")
-                    weights[name] = value
-
-            handle.visititems(collect)
-    except OSError as err:
-        raise CheckpointError(f"{file}: not a readable HDF5 file ({err})") from None
-    if not weights:
-        raise CheckpointError(f"{file}: holds no weights")
-    try:
-        state = hf_tf_to_canonical(weights)
-    except CheckpointError as err:
-        raise CheckpointError(f"{file}: {err}") from None
-    return {key: _widen(value) for key, value in state.items()}
-
-
-def _widen(array: np.ndarray) -> np.ndarray:
-    return array.astype(np.float32) if array.dtype.name in HALF_DTYPES else array
-
-
-READERS: dict[str, Callable[[Path], dict[str, np.ndarray]]] = {
-    ".safetensors": _read_safetensors,
-    ".bin": _read_torch,
-    ".pt": _read_torch,
-    ".pth": _read_torch,
-    ".msgpack": _read_flax,
-    ".h5": _read_h5,
-}
-
-
 def _shard_path(directory: Path, name: object, index: Path) -> Path:
     """The shard file `name` of `index`, refused if it would leave `directory`."""
     if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
@@ -199,40 +105,42 @@ def _shard_path(directory: Path, name: object, index: Path) -> Path:
     return path
 
 
-def _read_index(index: Path) -> dict[str, np.ndarray]:
-    """Every shard named by a HF index file (`*.index.json`), checked against the index."""
+def _read_index(index: Path, fmt: Format) -> dict[str, np.ndarray]:
+    """Every shard named by a HF index file (`*.index.json`), checked against the index;
+    stored names (the format's own)."""
     try:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{index}: not a valid shard index ({type(err).__name__}: {err})") from None
     if not isinstance(weight_map, dict):
         raise CheckpointError(f"{index}: weight_map is not an object")
+    placed = {fmt.index_to_stored(key): name for key, name in weight_map.items()}
     state: dict[str, np.ndarray] = {}
     origin: dict[str, Path] = {}
     for name in sorted(set(weight_map.values()), key=str):
         shard = _shard_path(index.parent, name, index)
         if not shard.is_file():
             raise CheckpointError(f"{index}: shard {shard} is missing")
-        for key, value in _read_file(shard).items():
+        for key, value in fmt.read(shard).items():
             if key in origin:
                 raise CheckpointError(f"{index}: key {key!r} is in two shards, {origin[key]} and {shard}")
-            if weight_map.get(key) != name:
-                raise CheckpointError(f"{shard}: holds {key!r}, which the index places in {weight_map.get(key)!r}")
+            if placed.get(key) != name:
+                raise CheckpointError(f"{shard}: holds {key!r}, which the index places in {placed.get(key)!r}")
             origin[key] = shard
             state[key] = value
-    missing = sorted(set(weight_map) - set(state))
+    missing = sorted(set(placed) - set(state))
     if missing:
         raise CheckpointError(f"{index}: key(s) listed but in no shard: {_first(missing)}")
     return state
 
 
 def _read_file(file: Path) -> dict[str, np.ndarray]:
-    if file.name.endswith(".index.json"):
-        return _read_index(file)
-    reader = READERS.get(file.suffix)
-    if reader is None:
-        raise CheckpointError(f"{file}: unknown checkpoint format (expected one of {', '.join(SEARCH_ORDER)})")
-    return reader(file)
+    fmt = _format_of(file)
+    stored = _read_index(file, fmt) if file.name.endswith(".index.json") else fmt.read(file)
+    try:
+        return fmt.to_canonical(stored)
+    except CheckpointError as err:
+        raise CheckpointError(f"{file}: {err}") from None
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -241,8 +149,9 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     Args:
         path: a directory holding one of, in this order of preference, `model.safetensors`,
             `model.safetensors.index.json` (sharded), `pytorch_model.bin`,
-            `pytorch_model.bin.index.json`, `flax_model.msgpack`, `tf_model.h5`; or one
-            such file (or a single shard) given directly.
+            `pytorch_model.bin.index.json`, `tf_model.h5`, `tf_model.h5.index.json`,
+            `flax_model.msgpack`, `flax_model.msgpack.index.json`; or one such file (or a
+            single shard) given directly.
     Returns:
         Canonical keys as stored (an `electra.` prefix kept or absent as in the file;
         Flax and TF layouts converted). float16 and bfloat16 tensors come back as
@@ -264,26 +173,98 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- writing
-def _shards(state: dict[str, np.ndarray], max_shard_size: int) -> list[dict[str, np.ndarray]]:
-    """Keys in sorted order, cut greedily into shards of at most `max_shard_size` bytes
-    (a single tensor larger than that gets a shard of its own)."""
-    shards: list[dict[str, np.ndarray]] = [{}]
+SIZE_UNITS = {"GIB": 2**30, "MIB": 2**20, "KIB": 2**10, "GB": 10**9, "MB": 10**6, "KB": 10**3}
+
+
+def parse_shard_size(size: int | str) -> int:
+    """A shard size as HF's `convert_file_size_to_int` reads it: an int of bytes, or digits
+    and a unit: `GiB`/`MiB`/`KiB` (powers of 2), `GB`/`MB`/`KB` (powers of 10; as in HF, a
+    lowercase final `b`, e.g. `"5Gb"`, means bits); units in any case.
+
+    Raises:
+        ValueError: anything else, or a size that is not positive.
+    """
+    if isinstance(size, int) and not isinstance(size, bool):
+        value = size
+    elif isinstance(size, str) and (found := re.fullmatch(r"(\d+)(gib|mib|kib|gb|mb|kb)", size.strip(), re.IGNORECASE)):
+        value = int(found.group(1)) * SIZE_UNITS[found.group(2).upper()]
+        if found.group(2).upper() in ("GB", "MB", "KB") and size.strip().endswith("b"):
+            value //= 8
+    else:
+        raise ValueError(f"max_shard_size must be a number of bytes or a size like '5GB', '500MB', '2GiB', got {size!r}")
+    if value <= 0:
+        raise ValueError(f"max_shard_size must be positive, got {size!r}")
+    return value
+
+
+def _shards(stored: dict[str, np.ndarray], max_shard_size: int | None, shared: dict[str, str]) -> list[list[str]]:
+    """Names in sorted order, cut greedily into shards of at most `max_shard_size` bytes (a
+    single tensor larger than that gets a shard of its own). A `shared` name {name: source}
+    shares its source's storage: it goes into its source's shard and counts no bytes."""
+    own = [name for name in sorted(stored) if name not in shared]
+    shards: list[list[str]] = [[]]
     size = 0
-    for key in sorted(state):
-        nbytes = np.asarray(state[key]).nbytes
-        if shards[-1] and size + nbytes > max_shard_size:
-            shards.append({})
+    for name in own:
+        nbytes = np.asarray(stored[name]).nbytes
+        if max_shard_size is not None and shards[-1] and size + nbytes > max_shard_size:
+            shards.append([])
             size = 0
-        shards[-1][key] = state[key]
+        shards[-1].append(name)
         size += nbytes
+    for name, source in shared.items():
+        if name in stored:
+            next(shard for shard in shards if source in shard).append(name)
     return shards
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stored:
+    """A state in one format's stored names, with how to write its files."""
+
+    arrays: dict[str, np.ndarray]
+    write_single: Callable[[Path, dict[str, np.ndarray]], None]
+    write_shard: Callable[[Path, dict[str, np.ndarray]], None]
+    index_key: Callable[[str], str] = lambda name: name
+    shared: dict[str, str] = dataclasses.field(default_factory=dict)  # name -> the name whose storage it shares
+    total_parameters: bool = True  # HF's PyTorch indexes count parameters too
+
+
+def _write_files(directory: Path, fmt: Format, stored: _Stored, max_shard_size: int | None) -> list[Path]:
+    """Write `stored` as `fmt`'s single file or shards + index; every file atomically."""
+    shards = _shards(stored.arrays, max_shard_size, stored.shared)
+    if len(shards) == 1:
+        file = directory / fmt.weights_name
+        stored.write_single(file, {name: stored.arrays[name] for name in shards[0]})
+        return [file]
+    written, weight_map = [], {}
+    for i, names in enumerate(shards, start=1):
+        file = directory / fmt.shard_name(i, len(shards))
+        stored.write_shard(file, {name: stored.arrays[name] for name in names})
+        weight_map.update({stored.index_key(name): file.name for name in names})
+        written.append(file)
+    own = [np.asarray(v) for name, v in stored.arrays.items() if name not in stored.shared]
+    metadata = {"total_size": sum(a.nbytes for a in own)}
+    if stored.total_parameters:
+        metadata["total_parameters"] = sum(a.size for a in own)
+    written.append(directory / fmt.index_name)
+    atomic_write_text(written[-1], json.dumps({"metadata": metadata, "weight_map": weight_map}, indent=2, sort_keys=True) + "\n")
+    return written
+
+
+def _remove_stale(directory: Path, written: list[Path]) -> None:
+    """Weight files of every format an earlier save left in `directory` (so a reader cannot
+    pick up old weights), once the new ones are in place."""
+    for file in directory.iterdir():
+        ours = any(file.name in (fmt.weights_name, fmt.index_name) or fmt.shard_pattern.fullmatch(file.name) for fmt in FORMATS.values())
+        if ours and file not in written and file.is_file():
+            file.unlink()
 
 
 def write_state_dict(
     directory: str | os.PathLike,
     state: dict[str, np.ndarray],
     *,
-    max_shard_size: int | None = None,
+    max_shard_size: int | str | None = None,
     metadata: dict[str, str] | None = None,
 ) -> list[Path]:
     """Write `state` as safetensors into `directory`, sharded as HF does past `max_shard_size`.
@@ -291,39 +272,98 @@ def write_state_dict(
     Args:
         directory: created if needed.
         state: keys -> arrays, written as they are (no renaming, no dtype change).
-        max_shard_size: bytes per shard; when the state is larger, writes
-            `model-0000i-of-0000n.safetensors` and `model.safetensors.index.json`.
+        max_shard_size: bytes per shard (see `parse_shard_size`); when the state is larger,
+            writes `model-0000i-of-0000n.safetensors` and `model.safetensors.index.json`.
         metadata: extra string metadata; `{"format": "pt"}` is always included (HF's
             loader requires it).
     Returns:
-        The files written. Every file is written atomically; shards or an index left by
-        an earlier save in `directory` are removed once the new files are in place.
+        The files written. Every file is written atomically; weight files an earlier save
+        left in `directory` are removed once the new files are in place.
     """
-    if max_shard_size is not None and (isinstance(max_shard_size, bool) or not isinstance(max_shard_size, int) or max_shard_size <= 0):
-        raise ValueError(f"max_shard_size must be a positive number of bytes, got {max_shard_size!r}")
+    limit = parse_shard_size(max_shard_size) if max_shard_size is not None else None
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     metadata = {"format": "pt", **(metadata or {})}
-    shards = _shards(state, max_shard_size) if max_shard_size is not None else [dict(state)]
-    written: list[Path] = []
-    if len(shards) == 1:
-        written.append(directory / WEIGHTS_NAME)
-        _write_safetensors(written[0], shards[0], metadata)
-    else:
-        weight_map: dict[str, str] = {}
-        for i, shard in enumerate(shards, start=1):
-            file = directory / f"model-{i:05d}-of-{len(shards):05d}.safetensors"
-            _write_safetensors(file, shard, metadata)
-            weight_map.update(dict.fromkeys(shard, file.name))
-            written.append(file)
-        total = sum(np.asarray(v).nbytes for v in state.values())
-        index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
-        written.append(directory / WEIGHTS_INDEX_NAME)
-        atomic_write_text(written[-1], json.dumps(index, indent=2) + "\n")
-    for stale in directory.iterdir():
-        ours = stale.name in (WEIGHTS_NAME, WEIGHTS_INDEX_NAME) or SHARD_PATTERN.fullmatch(stale.name)
-        if ours and stale not in written:
-            stale.unlink()
+    write = lambda file, arrays: formats.write_safetensors(file, arrays, metadata)  # noqa: E731
+    written = _write_files(directory, FORMATS["safetensors"], _Stored(dict(state), write, write), limit)
+    _remove_stale(directory, written)
+    return written
+
+
+def _tf_layers(weights: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """HF TF's top-level Keras layers and their weights: one per first name part; the
+    generator's LM head also lists the embedding tables it reads, as Keras 2 saves them."""
+    layers: dict[str, list[str]] = {}
+    for name in weights:
+        layers.setdefault(name.split("/", 1)[0], []).append(name)
+    if "generator_lm_head" in layers:
+        layers["generator_lm_head"] += [name for name in weights if name.startswith("electra/embeddings/")]
+    return layers
+
+
+def _stored(fmt: str, config: ElectraConfig, state: dict[str, np.ndarray], architecture: str) -> _Stored:
+    """A complete canonical state of `architecture` in the stored names of `fmt`, as HF writes them."""
+    tied = tied_keys(config, architecture)
+    if fmt == "safetensors":
+        write = lambda file, arrays: formats.write_safetensors(file, arrays, {"format": "pt"})  # noqa: E731
+        return _Stored({k: v for k, v in state.items() if k not in tied}, write, write)
+    if fmt == "pytorch":  # torch.save keeps the tied keys, sharing their source's storage
+        write = lambda file, arrays: formats.write_torch(file, arrays, tied)  # noqa: E731
+        return _Stored(dict(state), write, write, shared=tied)
+    if fmt == "tf":
+        scope = formats.tf_model_scope(architecture)
+        weights = {name.split("/", 1)[1]: value for name, value in
+                   canonical_to_hf_tf(state, scope, tie_word_embeddings=config.tie_word_embeddings).items()}
+        single = lambda file, arrays: formats.write_h5(file, arrays, scope, _tf_layers(arrays))  # noqa: E731
+        return _Stored(weights, single, formats.write_h5_shard, index_key=lambda name: f"{scope}/{name}", total_parameters=False)
+    tree = canonical_to_hf_flax(state, tie_word_embeddings=config.tie_word_embeddings)
+    return _Stored(formats.flatten(tree), formats.write_msgpack, formats.write_msgpack, total_parameters=False)
+
+
+def write_pretrained(
+    directory: str | os.PathLike,
+    config: ElectraConfig,
+    state: dict[str, np.ndarray],
+    architecture: str,
+    *,
+    format: str = "safetensors",
+    max_shard_size: int | str | None = None,
+) -> list[Path]:
+    """Write `config.json` and the weights of `architecture` as HF 4.57's `save_pretrained`
+    does in `format`, so HF's own loaders read them natively. Needs no framework except
+    torch for "pytorch", h5py for "tf" and msgpack for "flax".
+
+    Args:
+        directory: created if needed.
+        config: saved with `architectures: [architecture]` added (on a copy).
+        state: canonical keys of `architecture` (every one, tied keys optional; checked by
+            `match_state_dict` before anything is written).
+        format: "safetensors" (`model.safetensors`, tied keys left out), "pytorch"
+            (`pytorch_model.bin`, tied keys kept), "tf" (`tf_model.h5`, Keras 2 h5 as
+            `TFElectra*` reads it) or "flax" (`flax_model.msgpack`, as `FlaxElectra*` reads it).
+        max_shard_size: bytes per shard, an int or a string like "5GB" (`parse_shard_size`);
+            past it the weights go to `<name>-0000i-of-0000n.<ext>` and `<file>.index.json`.
+    Returns:
+        The weight files written, then `config.json`. Every file is written atomically;
+        weight files of any format an earlier save left in `directory` are removed once the
+        new files are in place.
+    Raises:
+        ValueError: an unknown format or a bad `max_shard_size`.
+        CheckpointError: `state` is not a complete state of `architecture`.
+        ImportError: the format's library is not installed (naming the extra to install).
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; expected one of {list(FORMATS)}")
+    limit = parse_shard_size(max_shard_size) if max_shard_size is not None else None
+    full, newly_initialised, unused = match_state_dict(state, config, architecture, source="state to save")
+    if newly_initialised or unused:
+        raise CheckpointError(f"state to save: not a complete {architecture} state ({_first(newly_initialised + unused)})")
+    stored = _stored(format, config, full, architecture)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = _write_files(directory, FORMATS[format], stored, limit)
+    written.append(dataclasses.replace(config, extra={**config.extra, "architectures": [architecture]}).save_pretrained(directory))
+    _remove_stale(directory, written)
     return written
 
 
@@ -350,9 +390,7 @@ def _resolve_prefix(state: dict[str, np.ndarray], config: ElectraConfig, archite
     return resolved
 
 
-def _check_array(key: str, value: np.ndarray, shape: tuple[int, ...], source: str) -> None:
-    if tuple(value.shape) != shape:
-        raise CheckpointError(f"{source}: {key} has shape {tuple(value.shape)}, expected {shape}")
+def _check_array(key: str, value: np.ndarray, source: str) -> None:
     if not np.issubdtype(value.dtype, np.floating):
         raise CheckpointError(f"{source}: {key} has dtype {value.dtype}, expected a floating-point type")
     if not np.isfinite(value).all():
@@ -360,7 +398,8 @@ def _check_array(key: str, value: np.ndarray, shape: tuple[int, ...], source: st
 
 
 def match_state_dict(
-    state: dict[str, np.ndarray], config: ElectraConfig, architecture: str, *, source: str = "checkpoint"
+    state: dict[str, np.ndarray], config: ElectraConfig, architecture: str, *, source: str = "checkpoint",
+    ignore_mismatched_sizes: bool = False,
 ) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
     """Check a read checkpoint against the keys and shapes `architecture` needs.
 
@@ -373,12 +412,15 @@ def match_state_dict(
     may be absent (filled from their source) and must equal it when present. Every array
     must have its expected shape, a floating dtype and finite values (NaN or inf in a
     checkpoint means a diverged or damaged run, so it is refused rather than loaded).
+    With `ignore_mismatched_sizes` (HF's flag) an array of another shape is left out and
+    returned as newly initialised instead (with a tie to it), the rest of its head loaded.
 
     Args:
         state: keys -> arrays, as `read_state_dict` returns.
         config: the model's config.
         architecture: one of `electra.common.weights.names.ARCHITECTURES`.
         source: the file name for error messages.
+        ignore_mismatched_sizes: see above.
     Returns:
         (state, newly_initialised_keys, unused_keys): the state holds every expected key
         of `architecture` except the newly initialised ones, arrays as given (tied keys
@@ -407,46 +449,77 @@ def match_state_dict(
         raise CheckpointError(f"{source}: partial {architecture} head, missing {_first(absent)}")
     newly_initialised = [] if present else sorted(head)
 
+    shapes = {**backbone, **expected_head}
     loaded = {key: np.asarray(state[key]) for key in (*backbone, *present)}
+    mismatched = sorted(key for key, value in loaded.items() if tuple(value.shape) != shapes[key])
+    if mismatched and not ignore_mismatched_sizes:
+        key = mismatched[0]
+        raise CheckpointError(
+            f"{source}: {key} has shape {tuple(loaded[key].shape)} in the checkpoint but {shapes[key]} in {architecture} with this config "
+            f"(mismatched: {', '.join(mismatched)}); pass ignore_mismatched_sizes=True to initialise them anew"
+        )
+    for key in mismatched:
+        del loaded[key]
     for key, value in loaded.items():
-        _check_array(key, value, {**backbone, **expected_head}[key], source)
+        _check_array(key, value, source)
     for key, source_key in tied.items():
+        if source_key in mismatched:
+            mismatched.append(key)
+            continue
         if key in state and not np.array_equal(np.asarray(state[key]), loaded[source_key]):
             raise CheckpointError(f"{source}: {key} is tied to {source_key} but holds different values")
         loaded[key] = loaded[source_key]
     unused = sorted(set(state) & other_heads)
-    return loaded, newly_initialised, unused
+    return loaded, sorted({*newly_initialised, *mismatched}), unused
 
 
-# ----------------------------------------------------------------------------- directories
-def save_pretrained(
-    directory: str | os.PathLike, config: ElectraConfig, state: dict[str, np.ndarray], architecture: str, *, max_shard_size: int | None = None
-) -> None:
-    """Write `config.json` and the weights of `architecture` as HF's `save_pretrained` does.
+# ----------------------------------------------------------------------------- loading
+def load_pretrained(
+    path: str | os.PathLike,
+    architecture: str,
+    config: ElectraConfig | None = None,
+    *,
+    network: str | None = None,
+    ignore_mismatched_sizes: bool = False,
+    **config_changes,
+) -> tuple[ElectraConfig, dict[str, np.ndarray], list[str], list[str]]:
+    """The one loading path of every backend's `from_pretrained`: config, weights, matching.
 
     Args:
-        directory: created if needed.
-        config: saved with `architectures: [architecture]` added (on a copy).
-        state: canonical keys of `architecture` (every one; checked by `match_state_dict`).
-        max_shard_size: see `write_state_dict`.
-    Tied keys are left out of the file, as HF does; its loaders re-tie them.
-    """
-    full, newly_initialised, unused = match_state_dict(state, config, architecture, source="state to save")
-    if newly_initialised or unused:
-        raise CheckpointError(f"state to save: not a complete {architecture} state ({_first(newly_initialised + unused)})")
-    tied = tied_keys(config, architecture)
-    write_state_dict(directory, {k: v for k, v in full.items() if k not in tied}, max_shard_size=max_shard_size)
-    dataclasses.replace(config, extra={**config.extra, "architectures": [architecture]}).save_pretrained(directory)
-
-
-def load_pretrained(path: str | os.PathLike, architecture: str) -> tuple[ElectraConfig, dict[str, np.ndarray], list[str], list[str]]:
-    """`config.json` and matched weights of a checkpoint directory (or a weights file
-    with `config.json` beside it).
-
+        path: a checkpoint directory (`config.json` and weights in any supported format),
+            a weights file or index with `config.json` beside it, or a Google TF1
+            checkpoint (a prefix, or a directory with a `checkpoint` file).
+        architecture: the class to load into (`ElectraForMaskedLM`, ...).
+        config: used instead of the checkpoint's `config.json` (for a TF1 checkpoint:
+            instead of the config inferred from its shapes).
+        network: for a TF1 checkpoint, which network: "discriminator" or "generator";
+            required there and refused for anything else.
+        ignore_mismatched_sizes: see `match_state_dict`.
+        **config_changes: HF's `from_pretrained` config overrides (`override_config`).
     Returns:
-        (config, state, newly_initialised_keys, unused_keys), as `match_state_dict`.
+        (config, state, newly_initialised_keys, unused_keys), as `match_state_dict`; the
+        config with the overrides applied.
+    Raises:
+        ValueError: `network` missing for a TF1 checkpoint or given for another one.
+        TypeError: a keyword that is no config attribute.
+        CheckpointError: no checkpoint, a damaged file, a missing, unexpected or misshapen weight.
     """
+    from electra.common.weights import google  # it builds on this module
+
     path = Path(path)
-    config = ElectraConfig.from_pretrained(path if path.is_dir() else path.parent)
-    state, newly_initialised, unused = match_state_dict(read_state_dict(path), config, architecture, source=str(path))
+    if google.is_google_checkpoint(path):
+        if network is None:
+            raise ValueError(f"{path} is a Google TF1 checkpoint, which holds two networks: pass network='discriminator' "
+                             "(ElectraForPreTraining weights) or network='generator' (ElectraForMaskedLM weights)")
+        config, state = google.load_google_checkpoint(path, network, config)
+    else:
+        if network is not None:
+            raise ValueError(f"network={network!r} picks a network of a Google TF1 checkpoint, but {path} is not one "
+                             "(a TF1 prefix with its .index, or a directory with a `checkpoint` file); leave network out")
+        if config is None:
+            config = ElectraConfig.from_pretrained(path if path.is_dir() else path.parent)
+        state = read_state_dict(path)
+    config = override_config(config, config_changes, f"{architecture}.from_pretrained")
+    state, newly_initialised, unused = match_state_dict(state, config, architecture, source=str(path),
+                                                        ignore_mismatched_sizes=ignore_mismatched_sizes)
     return config, state, newly_initialised, unused

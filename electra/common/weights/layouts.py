@@ -138,20 +138,23 @@ def canonical_to_hf_tf(state: dict[str, np.ndarray], model_scope: str, *, tie_wo
     return weights
 
 
-def hf_tf_to_canonical(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def hf_tf_to_canonical(weights: dict[str, np.ndarray], *, scoped: bool = True) -> dict[str, np.ndarray]:
     """Inverse of `canonical_to_hf_tf` (the tied LM-head weight stays absent).
 
     Args:
-        weights: HF TF weight names (with the model scope and `:0`) -> arrays.
+        weights: HF TF weight names (`:0` suffix optional) -> arrays.
+        scoped: the names start with the model scope, as `TFElectraFor*.weights` and
+            `tf_model.h5` give them; False for names without it (the shards of a sharded
+            `tf_model.h5`).
     Returns:
         Canonical keys -> arrays. When every weight lies under `electra/` (HF's
         `TFElectraModel`), the keys are bare (no `electra.` prefix).
     """
     parsed: list[tuple[list[str], np.ndarray, str]] = []
     for name, array in weights.items():
-        parts = re.sub(r":\d+$", "", name).replace("_._", "/").split("/")[1:]
+        parts = re.sub(r":\d+$", "", name).replace("_._", "/").split("/")[1 if scoped else 0:]
         if len(parts) < 2:
-            raise CheckpointError(f"{name}: not a `<model_scope>/<module>/<leaf>` weight name")
+            raise CheckpointError(f"{name}: not a `{'<model_scope>/' if scoped else ''}<module>/<leaf>` weight name")
         parsed.append((parts, np.asarray(array), name))
     bare = all(parts[0] == BACKBONE_PREFIX[:-1] for parts, _, _ in parsed)
     state: dict[str, np.ndarray] = {}
