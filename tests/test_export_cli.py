@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import tiny_config
-from electra.common.weights.checkpoint import save_pretrained
+from electra.common.weights.checkpoint import write_pretrained
 from electra.common.weights.random import random_state_dict
 
 HEADS = {"ElectraForSequenceClassification": ["logits"], "ElectraForQuestionAnswering": ["start_logits", "end_logits"]}
@@ -73,7 +73,7 @@ def models(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("models")
     config = tiny_config()
     for architecture in HEADS:
-        save_pretrained(root / architecture, config, random_state_dict(config, architecture), architecture)
+        write_pretrained(root / architecture, config, random_state_dict(config, architecture), architecture)
     vocab = root / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(f"w{i}" for i in range(94))]) + "\n")
     ElectraTokenizerFast(vocab_file=str(vocab)).save_pretrained(root / "ElectraForSequenceClassification")
@@ -98,6 +98,19 @@ def verify_lines(stdout: str) -> list[tuple[str, tuple[int, ...], int, dict[str,
     return found
 
 
+NEEDS = {"onnx": ("torch", "onnxscript", "onnxruntime"), "torchscript": ("torch",), "savedmodel": ("tensorflow",), "tflite": ("tensorflow",),
+         "stablehlo": ("jax", "flax")}
+
+
+def needs(format: str) -> None:
+    """Skip, naming the package, where the format's framework or runtime is not installed."""
+    import importlib.util
+
+    for module in NEEDS[format]:
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"--format {format} needs {module}, not installed")
+
+
 FLAGS = {"onnx": ["--dynamic-batch", "--dynamic-length"], "torchscript": ["--dynamic-batch", "--dynamic-length"],
          "savedmodel": ["--dynamic-batch", "--dynamic-length"], "tflite": ["--batch-size", "2", "--length", "16"],
          "stablehlo": ["--dynamic-batch", "--dynamic-length"]}
@@ -106,6 +119,7 @@ FLAGS = {"onnx": ["--dynamic-batch", "--dynamic-length"], "torchscript": ["--dyn
 @pytest.mark.parametrize("architecture", list(HEADS))
 @pytest.mark.parametrize("format", list(FLAGS))
 def test_export_with_verify_matches_the_eager_model(models, tmp_path, format, architecture):
+    needs(format)
     out = tmp_path / "served"
     done = electra(tmp_path, str(models / architecture), str(out), "--format", format, *FLAGS[format], "--verify")
     assert done.returncode == 0, done.stderr[-3000:]
@@ -134,6 +148,7 @@ def test_export_with_verify_matches_the_eager_model(models, tmp_path, format, ar
 
 
 def test_a_perturbed_artifact_fails_verify_and_leaves_out_as_it_was(models, tmp_path):
+    needs("torchscript")
     out = tmp_path / "served"
     out.mkdir()
     (out / "previous.txt").write_text("the export that was here\n")
@@ -150,6 +165,7 @@ def test_a_perturbed_artifact_fails_verify_and_leaves_out_as_it_was(models, tmp_
 
 
 def test_overwrite_replaces_a_non_empty_out(models, tmp_path):
+    needs("torchscript")
     out = tmp_path / "served"
     out.mkdir()
     (out / "previous.txt").write_text("the export that was here\n")
@@ -175,6 +191,7 @@ def test_overwrite_replaces_a_non_empty_out(models, tmp_path):
     ("stablehlo", "jax", [], "flax"),
 ])
 def test_a_missing_runtime_names_the_extra_to_install(models, tmp_path, format, blocked, flags, extra):
+    needs(format)  # the modules checked before the blocked one must import
     out = tmp_path / "served"
     done = electra(tmp_path, str(models / "ElectraForQuestionAnswering"), str(out), "--format", format, *flags,
                    script=WITHOUT_MODULE, script_args=(blocked,))
