@@ -113,7 +113,7 @@ class ElectraPretrainer:
         return {**generator, "electra": {**generator["electra"], "embeddings": shared}}
 
     def apply(self, params, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
-              gumbel_noise=None, rng=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None):
+              gumbel_noise=None, noise_seed=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None):
         """One pretraining forward pass, a pure function of `params` (jit, grad).
 
         Args:
@@ -122,8 +122,8 @@ class ElectraPretrainer:
             mlm_labels: (B, L) original id at the chosen positions, -100 elsewhere.
             attention_mask, token_type_ids: (B, L).
             gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it); drawn from
-                `rng` otherwise.
-            rng: a `jax.random` key for the Gumbel noise.
+                `noise_seed` otherwise.
+            noise_seed: a `jax.random` key for the Gumbel noise.
             dropout_rng: a key for dropout (needed when `train`).
             max_predictions: K, static; default `max_predictions_for(mlm_labels)` (concrete labels).
         Returns:
@@ -148,8 +148,7 @@ class ElectraPretrainer:
 
         logits32 = jax.lax.stop_gradient(gen_logits.astype(jnp.float32))
         if gumbel_noise is None:
-            u = prng.uniform(prng.fast_key(rng), logits32.shape)
-            noise = -jnp.log(-jnp.log(u + recipe.GUMBEL_EPS) + recipe.GUMBEL_EPS)
+            noise = recipe.gumbel(prng.uniform(prng.fast_key(noise_seed), logits32.shape), jnp.log)
         else:
             noise = jnp.take_along_axis(jnp.asarray(gumbel_noise, jnp.float32), positions[..., None], axis=1)
         sampled = first_argmax(logits32 / self.temperature + noise).astype(input_ids.dtype)  # (B, K)
@@ -185,7 +184,7 @@ class ElectraPretrainer:
         )
 
     def __call__(self, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
-                 gumbel_noise=None, rng=None, *, params=None, dropout_rng=None, train: bool = False):
+                 gumbel_noise=None, noise_seed=None, *, params=None, dropout_rng=None, train: bool = False):
         """`apply` on concrete inputs, checked first; `generator_logits` becomes (M, V) over the M
         masked positions in row-major order, as in the PyTorch pretrainer."""
         config = self.discriminator.config
@@ -201,13 +200,13 @@ class ElectraPretrainer:
             validation.check_range(name, int(arrays[name].min()), int(arrays[name].max()), config.vocab_size, "vocab_size")
         if gumbel_noise is not None:
             validation.check_labels("gumbel_noise", np.shape(gumbel_noise), (B, L, config.vocab_size))
-        elif rng is None:
-            raise ValueError("pass gumbel_noise or an rng (a jax.random key) to sample the replacements")
+        elif noise_seed is None:
+            raise ValueError("pass gumbel_noise or a noise_seed (a jax.random key) to sample the replacements")
         if train and dropout_rng is None:
             raise ValueError("train=True needs a dropout_rng (a jax.random key)")
         K = max_predictions_for(arrays["mlm_labels"])
         inputs = {k: None if v is None else jnp.asarray(v, jnp.int32) for k, v in arrays.items()}
-        out = self.apply(self.params if params is None else params, **inputs, gumbel_noise=gumbel_noise, rng=rng,
+        out = self.apply(self.params if params is None else params, **inputs, gumbel_noise=gumbel_noise, noise_seed=noise_seed,
                          dropout_rng=dropout_rng, train=train, max_predictions=K)
         _, valid = prediction_slots(arrays["mlm_labels"], K)
         out.generator_logits = out.generator_logits[np.asarray(valid)]  # (M, V)
@@ -305,7 +304,7 @@ class PretrainingTrainer:
     # ------------------------------------------------------------------ steps
     def _train_fn(self, params, opt_state, batch, lr, gumbel_rng, dropout_rng, max_predictions):
         def loss_fn(p):
-            out = self.model.apply(p, **batch, rng=gumbel_rng, dropout_rng=dropout_rng, train=True,
+            out = self.model.apply(p, **batch, noise_seed=gumbel_rng, dropout_rng=dropout_rng, train=True,
                                    max_predictions=max_predictions)
             return out.loss, out
 
@@ -330,7 +329,7 @@ class PretrainingTrainer:
         return {k: result[k] for k in (*recipe.STEP_METRICS, "lr", "grad_norm")}
 
     def _eval_fn(self, params, batch, gumbel_rng, max_predictions):
-        out = self.model.apply(params, **batch, rng=gumbel_rng, max_predictions=max_predictions)
+        out = self.model.apply(params, **batch, noise_seed=gumbel_rng, max_predictions=max_predictions)
         positions, valid = prediction_slots(batch["mlm_labels"], max_predictions)
         targets = jnp.take_along_axis(batch["mlm_labels"], positions, axis=1)
         correct = jnp.argmax(out.generator_logits, axis=-1) == targets  # (B, K)

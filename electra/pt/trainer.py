@@ -146,8 +146,7 @@ class ElectraPretrainer(nn.Module):
         parts = []
         for b, count in enumerate(chosen.sum(dim=1).tolist()):
             rng = torch.Generator(device=device).manual_seed(recipe.step_seed(seed, row_offset + b, "gumbel-row"))
-            u = torch.rand((count, V), generator=rng, dtype=torch.float32, device=device)
-            parts.append(-torch.log(-torch.log(u + recipe.GUMBEL_EPS) + recipe.GUMBEL_EPS))
+            parts.append(recipe.gumbel(torch.rand((count, V), generator=rng, dtype=torch.float32, device=device), torch.log))
         return torch.cat(parts)  # (M, V), rows in the order of `chosen`
 
 

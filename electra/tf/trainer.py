@@ -20,6 +20,7 @@ the single-device draw, so a 2-way step equals the 1-way step on the same global
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import keras
@@ -31,7 +32,7 @@ from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.pretraining import recipe
 from electra.common.pretraining.masking import IGNORE_INDEX, check_max_predictions
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
-from electra.tf import prng
+from electra.tf import losses, prng
 from electra.tf.optim import ElectraAdamW
 from electra.tf.tasks import ElectraForMaskedLM, ElectraForPreTraining
 
@@ -44,8 +45,8 @@ class ElectraPretrainer(keras.Model):
             `electra.common.config.generator_config`); they must agree on the embedding sizes.
         loss_weights: generator and discriminator loss weights (1 and 50 by default).
         temperature: sampling temperature of the generator.
-        seed: seeds the weight initialisation (through `keras.utils.set_random_seed`,
-            which also reseeds Python, NumPy and TF); None keeps the global RNG.
+        seed: seeds the weight initialisation (without touching the global Python, NumPy
+            or TF RNGs); None draws from Python's global `random`.
     """
 
     def __init__(
@@ -61,10 +62,16 @@ class ElectraPretrainer(keras.Model):
         recipe.check_pair(discriminator_config, generator_config)
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        if seed is not None:  # Keras initialisers take their seeds when constructed
-            keras.utils.set_random_seed(recipe.step_seed(seed, 0, "init") % 2**31)
-        self.discriminator = ElectraForPreTraining(discriminator_config, name="discriminator")
-        self.generator = ElectraForMaskedLM(generator_config, name="generator")
+        # Keras initialisers draw their seeds from Python's `random` when constructed: seed it
+        # for the construction only (as pt's fork_rng), leaving the global state as it was.
+        state = random.getstate()
+        try:
+            if seed is not None:
+                random.seed(recipe.step_seed(seed, 0, "init") % 2**31)
+            self.discriminator = ElectraForPreTraining(discriminator_config, name="discriminator")
+            self.generator = ElectraForMaskedLM(generator_config, name="generator")
+        finally:
+            random.setstate(state)
         # One embeddings layer in both networks (tables and LayerNorm); the generator head
         # reads `electra.embeddings.word_embeddings` at call time, so it follows.
         self.generator.electra.embeddings = self.discriminator.electra.embeddings
@@ -98,7 +105,7 @@ class ElectraPretrainer(keras.Model):
         attention_mask=None,
         token_type_ids=None,
         gumbel_noise=None,
-        seed=None,
+        noise_seed=None,
         noise_offset=0,
         noise_rows=None,
         training=False,
@@ -111,11 +118,12 @@ class ElectraPretrainer(keras.Model):
             mlm_labels: (B, L) original id at the chosen positions, -100 elsewhere.
             attention_mask, token_type_ids: (B, L).
             gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it);
-                drawn from `seed` otherwise.
-            seed: (2,) int stateless seed of the Gumbel noise (`electra.tf.prng.uniform`;
+                drawn from `noise_seed` otherwise.
+            noise_seed: (2,) int stateless seed of the Gumbel noise (`electra.tf.prng.uniform`;
                 None: a seed from the global generator).
             noise_offset, noise_rows: the noise of the M chosen positions is rows
-                [noise_offset, noise_offset + M) of a (noise_rows, V) draw; data-parallel
+                [noise_offset, noise_offset + M) of a (noise_rows, V) draw (one stateless
+                draw, which tf.function and XLA compile once, where pt loops over rows); data-parallel
                 replicas pass their offset in the global batch so that their noise is the
                 single-device noise (defaults: 0 and M).
         Returns:
@@ -129,15 +137,14 @@ class ElectraPretrainer(keras.Model):
         gen_logits = self.generator.lm_logits(tf.boolean_mask(hidden, chosen))  # (M, V)
         gen_logits = tf.cast(gen_logits, tf.float32)
         targets = tf.cast(tf.boolean_mask(mlm_labels, chosen), tf.int32)  # (M,)
-        gen_loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=gen_logits))
+        gen_loss = losses.masked_lm_loss(gen_logits, targets)
 
         if gumbel_noise is None:
             M, V = tf.shape(gen_logits)[0], tf.shape(gen_logits)[1]
             rows = M if noise_rows is None else noise_rows
-            if seed is None:
-                seed = tf.random.get_global_generator().make_seeds(1)[:, 0]
-            u = prng.uniform(tf.stack([rows, V]), seed)[noise_offset : noise_offset + M]
-            noise = -tf.math.log(-tf.math.log(u + recipe.GUMBEL_EPS) + recipe.GUMBEL_EPS)
+            if noise_seed is None:
+                noise_seed = tf.random.get_global_generator().make_seeds(1)[:, 0]
+            noise = recipe.gumbel(prng.uniform(tf.stack([rows, V]), noise_seed)[noise_offset : noise_offset + M], tf.math.log)
         else:
             noise = tf.boolean_mask(tf.cast(gumbel_noise, tf.float32), chosen)
         sampled = tf.argmax(tf.stop_gradient(gen_logits) / self.temperature + noise, axis=-1, output_type=tf.int32)  # (M,)
@@ -251,7 +258,7 @@ class PretrainingTrainer:
         share_gen, share_disc = local[0] / total[0], local[1] / total[1]
         variables = [v for v in self.optimizer.variables]
         with tf.GradientTape() as tape:
-            out = self.model(**batch, seed=gumbel_seed, noise_offset=offset, noise_rows=tf.cast(total[0], tf.int32), training=True)
+            out = self.model(**batch, noise_seed=gumbel_seed, noise_offset=offset, noise_rows=tf.cast(total[0], tf.int32), training=True)
             weights = self.model.loss_weights
             loss = weights.generator * out.generator_loss * share_gen + weights.discriminator * out.discriminator_loss * share_disc
         grads = tape.gradient(loss, variables)
@@ -322,7 +329,7 @@ class PretrainingTrainer:
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
         """Held-out forward without dropout: discriminator scores and labels for AUC."""
         tensors = self._tensors(batch)
-        out = self.model(**tensors, seed=_seed(self.seed, step, "eval-gumbel"), training=False)
+        out = self.model(**tensors, noise_seed=_seed(self.seed, step, "eval-gumbel"), training=False)
         chosen = tensors["mlm_labels"].numpy() != IGNORE_INDEX
         return {
             "scores": out.discriminator_logits.numpy().astype(np.float32),

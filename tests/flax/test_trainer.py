@@ -61,7 +61,7 @@ def _full_generator(pretrainer, params):
 def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
     batch = make_batch(pretrainer.discriminator.config)
     V = pretrainer.discriminator.config.vocab_size
-    noise = recipe.gumbel_noise(np.random.default_rng(1), (3, 12, V))
+    noise = recipe.gumbel(np.random.default_rng(1).random((3, 12, V), dtype=np.float32))
     noise[0, 1, batch["input_ids"][0, 1]] = 50.0  # this position samples its original token back
     out = pretrainer(**batch, gumbel_noise=noise)
     chosen = batch["mlm_labels"] != -100
@@ -96,7 +96,7 @@ def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_fr
     batch = {k: jnp.asarray(v) for k, v in make_batch(pretrainer.discriminator.config).items()}
 
     def part(name):
-        return jax.grad(lambda p: getattr(pretrainer.apply(p, **batch, rng=jax.random.key(0), max_predictions=8), name))(pretrainer.params)
+        return jax.grad(lambda p: getattr(pretrainer.apply(p, **batch, noise_seed=jax.random.key(0), max_predictions=8), name))(pretrainer.params)
 
     g_gen, g_disc = part("generator_loss"), part("discriminator_loss")
     for grads in (g_gen, g_disc):

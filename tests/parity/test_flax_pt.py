@@ -222,7 +222,7 @@ def test_pretraining_step_matches_pt():
     chosen[:, 1] = True
     batch = dict(input_ids=ids, masked_ids=np.where(chosen, 4, ids), mlm_labels=np.where(chosen, ids, -100),
                  attention_mask=mask, token_type_ids=TYPES)
-    noise = recipe.gumbel_noise(np.random.default_rng(4), (B, L, 99))
+    noise = recipe.gumbel(np.random.default_rng(4).random((B, L, 99), dtype=np.float32))
     K = max_predictions_for(batch["mlm_labels"])
 
     def loss_fn(p):

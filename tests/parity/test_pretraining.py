@@ -44,7 +44,7 @@ def reference():
     model = PtPretrainer(disc, gen, seed=3)
     params = {f"param/{n}": p.detach().numpy().copy() for n, p in model.named_parameters()}
     batch = make_batch(disc.vocab_size)
-    noise = recipe.gumbel_noise(np.random.default_rng(1), (*batch["input_ids"].shape, disc.vocab_size))
+    noise = recipe.gumbel(np.random.default_rng(1).random((*batch["input_ids"].shape, disc.vocab_size), dtype=np.float32))
     out = model(**{k: torch.from_numpy(v) for k, v in batch.items()}, gumbel_noise=torch.from_numpy(noise))
     out.loss.backward()
     grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters() if p.grad is not None}

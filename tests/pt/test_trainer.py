@@ -46,7 +46,7 @@ def test_mismatched_pair_is_refused():
 def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
     batch = make_batch(pretrainer.discriminator.config)
     V = pretrainer.discriminator.config.vocab_size
-    noise = torch.from_numpy(recipe.gumbel_noise(np.random.default_rng(1), (3, 12, V)))
+    noise = torch.from_numpy(recipe.gumbel(np.random.default_rng(1).random((3, 12, V), dtype=np.float32)))
     pretrainer.eval()
     out = pretrainer(**batch, gumbel_noise=noise)
     chosen = batch["mlm_labels"] != -100

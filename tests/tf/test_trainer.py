@@ -64,7 +64,7 @@ def test_mismatched_pair_is_refused():
 def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
     batch = make_batch(pretrainer.discriminator.config)
     V = pretrainer.discriminator.config.vocab_size
-    noise = recipe.gumbel_noise(np.random.default_rng(1), (3, 12, V))
+    noise = recipe.gumbel(np.random.default_rng(1).random((3, 12, V), dtype=np.float32))
     out = pretrainer(**batch, gumbel_noise=noise)
     chosen = batch["mlm_labels"] != -100
     full = pretrainer.generator(batch["masked_ids"], batch["attention_mask"], batch["token_type_ids"]).logits.numpy()
@@ -90,7 +90,7 @@ def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_fr
     layer_norm = pretrainer.discriminator.electra.embeddings.LayerNorm.gamma
     gen_query = pretrainer.generator.electra.encoder.layer[0].attention.self.query.kernel
     with tf.GradientTape(persistent=True) as tape:
-        out = pretrainer(**batch, seed=tf.constant([0, 1], tf.int64))
+        out = pretrainer(**batch, noise_seed=tf.constant([0, 1], tf.int64))
     g_gen = tape.gradient(out.generator_loss, [word, layer_norm])
     g_disc = tape.gradient(out.discriminator_loss, [word, layer_norm, gen_query])
     assert all(float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0 for g in g_gen)
@@ -150,7 +150,7 @@ def test_checkpoint_from_electra_pt_resumes_in_tf():
     ours.load_state_arrays(pt.state_arrays())
     for key, value in pt.state_arrays().items():
         np.testing.assert_array_equal(ours.state_arrays()[key], value, err_msg=key)
-    noise = recipe.gumbel_noise(np.random.default_rng(2), (3, 12, disc.vocab_size))
+    noise = recipe.gumbel(np.random.default_rng(2).random((3, 12, disc.vocab_size), dtype=np.float32))
     with torch.no_grad():
         expected = pt.model.eval()(**{k: torch.as_tensor(v, dtype=torch.long) for k, v in batch.items()}, gumbel_noise=torch.from_numpy(noise))
     out = ours.model(**batch, gumbel_noise=noise)

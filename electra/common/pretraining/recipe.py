@@ -48,10 +48,11 @@ def check_pair(discriminator: ElectraConfig, generator: ElectraConfig) -> None:
         raise ValueError("the generator's output layer must be tied to the shared word embeddings (tie_word_embeddings=True)")
 
 
-def gumbel_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Float32 Gumbel(0, 1) noise, -log(-log(u + eps) + eps), as the original code draws it."""
-    u = rng.random(shape, dtype=np.float32)
-    return -np.log(-np.log(u + GUMBEL_EPS) + GUMBEL_EPS)
+def gumbel(uniform, log=np.log):
+    """Gumbel(0, 1) noise from uniform [0, 1) draws: -log(-log(u + eps) + eps), as the original
+    code draws it. `log` is the array library's (np.log, torch.log, tf.math.log, jnp.log), so
+    every backend samples with this one formula."""
+    return -log(-log(uniform + GUMBEL_EPS) + GUMBEL_EPS)
 
 
 def step_seed(seed: int, step: int, stream: str) -> int:
