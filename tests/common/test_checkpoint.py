@@ -16,6 +16,7 @@ from electra.common.weights.checkpoint import (
     WEIGHTS_NAME,
     load_pretrained,
     match_state_dict,
+    parse_shard_size,
     read_state_dict,
     write_pretrained,
     write_state_dict,
@@ -331,3 +332,92 @@ def test_save_refuses_incomplete_state(tmp_path, mlm):
     with pytest.raises(CheckpointError, match="state to save: not a complete ElectraForMaskedLM state"):
         write_pretrained(tmp_path, config, headless, "ElectraForMaskedLM")
     assert not any(tmp_path.iterdir())
+
+
+# ----------------------------------------------------------------------------- every format, bad input
+NEW_FORMATS = {"pytorch": "pytorch_model", "tf": "tf_model", "flax": "flax_model"}
+
+
+def test_unknown_format_and_bad_shard_sizes_write_nothing(tmp_path, mlm):
+    config, state = mlm
+    with pytest.raises(ValueError, match=r"unknown format 'onnx'; expected one of \['safetensors', 'pytorch', 'tf', 'flax'\]"):
+        write_pretrained(tmp_path, config, state, "ElectraForMaskedLM", format="onnx")
+    for size in (0, -5, True, "5 parsecs", "GB", "1.5GB", "0KB", 2.5):
+        with pytest.raises(ValueError, match="max_shard_size"):
+            write_pretrained(tmp_path, config, state, "ElectraForMaskedLM", max_shard_size=size)
+    assert not any(tmp_path.iterdir())
+
+
+def test_parse_shard_size_as_hf():
+    assert [parse_shard_size(s) for s in ("5GB", "500MB", "20KB", "2GiB", "3mib", "1KiB", "8Gb", "8kb", 123)] == [
+        5 * 10**9, 500 * 10**6, 20_000, 2 * 2**30, 3 * 2**20, 1024, 10**9, 1000, 123]
+
+
+@pytest.mark.parametrize("fmt", NEW_FORMATS)
+@pytest.mark.parametrize("shard", [None, 20_000])
+def test_truncated_file_of_each_format_names_it(tmp_path, mlm, fmt, shard):
+    config, state = mlm
+    written = write_pretrained(tmp_path, config, state, "ElectraForMaskedLM", format=fmt, max_shard_size=shard)
+    if shard:
+        assert written[-2].name == f"{written[0].name.split('-')[0]}.{written[0].suffix[1:]}.index.json"
+    victim = written[0]
+    assert victim.name.startswith(NEW_FORMATS[fmt])
+    full = victim.read_bytes()
+    victim.write_bytes(full[: len(full) // 2])
+    with pytest.raises(CheckpointError, match=victim.name) as info:
+        read_state_dict(tmp_path)
+    assert str(victim) in str(info.value)
+
+
+@pytest.mark.parametrize("fmt", ["safetensors", *NEW_FORMATS])
+def test_saving_another_format_removes_the_earlier_weights(tmp_path, mlm, fmt):
+    config, state = mlm
+    write_pretrained(tmp_path, config, state, "ElectraForMaskedLM", format="safetensors", max_shard_size=20_000)
+    write_pretrained(tmp_path, config, state, "ElectraForMaskedLM", format="flax" if fmt != "flax" else "tf")
+    (tmp_path / "notes.txt").write_text("kept")
+    written = write_pretrained(tmp_path, config, state, "ElectraForMaskedLM", format=fmt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([written[0].name, "config.json", "notes.txt"])
+    assert_same(match_state_dict(read_state_dict(tmp_path), config, "ElectraForMaskedLM")[0], state)
+
+
+# ----------------------------------------------------------------------------- Google TF1 checkpoints
+def test_load_pretrained_google_checkpoints_need_network(tmp_path, mlm, monkeypatch):
+    from electra.common.weights import google
+
+    config, state = mlm
+    tf1 = tmp_path / "tf1"
+    tf1.mkdir()
+    (tf1 / "checkpoint").write_text('model_checkpoint_path: "model.ckpt-10"\n')
+    (tf1 / "model.ckpt-10.index").write_bytes(b"")
+    calls = []
+
+    def fake_load(path, network, given=None):
+        calls.append((path, network, given))
+        return config, {k: v for k, v in state.items() if k != TIED}
+
+    monkeypatch.setattr(google, "load_google_checkpoint", fake_load)
+    with pytest.raises(ValueError, match="is a Google TF1 checkpoint, which holds two networks: pass network='discriminator'"):
+        load_pretrained(tf1, "ElectraForMaskedLM")
+    loaded, matched, new, unused = load_pretrained(tf1, "ElectraForMaskedLM", network="generator", output_hidden_states=True)
+    assert calls == [(tf1, "generator", None)] and (new, unused) == ([], []) and loaded.output_hidden_states
+    assert_same(matched, state)
+    write_pretrained(tmp_path / "hf", config, state, "ElectraForMaskedLM")
+    with pytest.raises(ValueError, match=r"network='generator' picks a network of a Google TF1 checkpoint, but .*hf is not one"):
+        load_pretrained(tmp_path / "hf", "ElectraForMaskedLM", network="generator")
+
+
+def test_load_pretrained_from_a_weights_file_with_config_beside(tmp_path, mlm):
+    config, state = mlm
+    write_pretrained(tmp_path, config, state, "ElectraForMaskedLM", format="tf", max_shard_size=20_000)
+    loaded, matched, new, unused = load_pretrained(tmp_path / "tf_model.h5.index.json", "ElectraModel", vocab_size=config.vocab_size)
+    assert loaded == config.replace(extra={"architectures": ["ElectraForMaskedLM"]}) and new == []
+    assert unused == sorted(k for k in state if not k.startswith("electra.") and k != TIED)
+    assert_same(matched, {k.removeprefix("electra."): v for k, v in state.items() if k.startswith("electra.")})
+    smaller = config.replace(vocab_size=98)
+    with pytest.raises(CheckpointError, match=r"electra.embeddings.word_embeddings.weight has shape \(99, 24\) in the checkpoint but \(98, 24\) "
+                                              r"in ElectraForMaskedLM with this config \(mismatched: electra.embeddings.word_embeddings.weight, "
+                                              r"generator_lm_head.bias\); pass ignore_mismatched_sizes=True"):
+        load_pretrained(tmp_path, "ElectraForMaskedLM", smaller)
+    _, matched, new, unused = load_pretrained(tmp_path, "ElectraForMaskedLM", smaller, ignore_mismatched_sizes=True)
+    assert new == [WORD, "generator_lm_head.bias", TIED] and unused == []  # the tied head follows its table
+    assert_same(matched, {k: v for k, v in state.items() if k not in new})
