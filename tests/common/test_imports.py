@@ -75,7 +75,7 @@ def _common_import_graph() -> dict[str, set[str]]:
 
 def test_common_is_three_parts_around_the_contract_without_cycles():
     graph = _common_import_graph()
-    parts = ("tokenizers", "weights", "pretraining")
+    parts = ("tokenizers", "weights", "pretraining", "finetuning")
     assert {n.split(".")[2] for n in graph if n.count(".") >= 3} == set(parts)
 
     def part(name: str) -> str | None:
