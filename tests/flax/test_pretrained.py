@@ -145,3 +145,21 @@ def test_a_layout_that_leaves_a_parameter_unset_is_an_error(tmp_path, monkeypatc
     monkeypatch.setattr(pretrained, "canonical_to_hf_flax", drops_a_bias)
     with pytest.raises(RuntimeError, match=r"left without a value.*'layer'\]\['0'\]\['output'\]\['dense'\]\['bias'\]"):
         ef.ElectraModel.from_pretrained(tmp_path)
+
+
+def test_weights_file_of_any_format_overrides_mismatched_sizes_and_a_stray_network(tmp_path):
+    config = tiny_config()
+    model = ef.ElectraForSequenceClassification(config, seed=2)
+    for fmt, name in (("flax", "flax_model.msgpack"), ("tf", "tf_model.h5"), ("pytorch", "pytorch_model.bin")):
+        model.save_pretrained(tmp_path / fmt, format=fmt, max_shard_size="20KB")
+        assert (tmp_path / fmt / f"{name}.index.json").exists()
+        loaded = ef.ElectraForSequenceClassification.from_pretrained(tmp_path / fmt / f"{name}.index.json")
+        same_params(loaded.params, model.params)
+    with pytest.raises(CheckpointError, match=r"classifier.out_proj.bias has shape \(3,\) in the checkpoint but \(5,\)"):
+        ef.ElectraForSequenceClassification.from_pretrained(tmp_path / "flax", num_labels=5)
+    with pytest.warns(UserWarning, match="newly initialised: classifier.out_proj.bias, classifier.out_proj.weight"):
+        wider = ef.ElectraForSequenceClassification.from_pretrained(tmp_path / "flax", num_labels=5, ignore_mismatched_sizes=True, seed=7)
+    assert wider.config.num_labels == 5 and wider.params["classifier"]["out_proj"]["kernel"].shape == (config.hidden_size, 5)
+    same_params(wider.params["classifier"]["dense"], model.params["classifier"]["dense"])
+    with pytest.raises(ValueError, match="network='generator' picks a network of a Google TF1 checkpoint"):
+        ef.ElectraForMaskedLM.from_pretrained(tmp_path / "flax", network="generator")

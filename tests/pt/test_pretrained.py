@@ -103,3 +103,16 @@ def test_weights_a_checkpoint_lacks_are_initialised_as_the_constructor_does(tmp_
     fresh = pt.ElectraForSequenceClassification(config)
     for name, value in fresh.classifier.state_dict().items():
         assert torch.equal(head.classifier.state_dict()[name], value), name
+
+
+def test_weights_file_of_any_format_overrides_and_a_stray_network(tmp_path):
+    config = tiny_config()
+    model = pt.ElectraForMaskedLM(config)
+    for fmt, name in (("pytorch", "pytorch_model.bin"), ("tf", "tf_model.h5"), ("flax", "flax_model.msgpack")):
+        model.save_pretrained(tmp_path / fmt, format=fmt)
+        loaded = pt.ElectraForMaskedLM.from_pretrained(tmp_path / fmt / name, output_hidden_states=True)
+        assert loaded.config.output_hidden_states and not model.config.output_hidden_states
+        for key, value in model.state_dict().items():
+            assert torch.equal(loaded.state_dict()[key], value), (fmt, key)
+    with pytest.raises(ValueError, match="network='discriminator' picks a network of a Google TF1 checkpoint, but .*tf is not one"):
+        pt.ElectraForPreTraining.from_pretrained(tmp_path / "tf", network="discriminator")

@@ -122,3 +122,21 @@ def test_weights_a_checkpoint_lacks_are_drawn_at_random(tmp_path):
         head = etf.ElectraForSequenceClassification.from_pretrained(tmp_path)
     kernel = head.canonical_state_dict()["classifier.dense.weight"]
     assert 0.5 * config.initializer_range < np.std(kernel) < 2 * config.initializer_range
+
+
+def test_weights_file_of_any_format_overrides_mismatched_sizes_and_a_stray_network(tmp_path):
+    config = tiny_config()
+    model = etf.ElectraForSequenceClassification(config)
+    for fmt, name in (("tf", "tf_model.h5"), ("flax", "flax_model.msgpack"), ("safetensors", "model.safetensors")):
+        model.save_pretrained(tmp_path / fmt, format=fmt)
+        loaded = etf.ElectraForSequenceClassification.from_pretrained(tmp_path / fmt / name)
+        for key, value in model.canonical_state_dict().items():
+            np.testing.assert_array_equal(loaded.canonical_state_dict()[key], value, err_msg=f"{fmt} {key}")
+    with pytest.raises(CheckpointError, match=r"classifier.out_proj.bias has shape \(3,\) in the checkpoint but \(5,\)"):
+        etf.ElectraForSequenceClassification.from_pretrained(tmp_path / "tf", num_labels=5)
+    with pytest.warns(UserWarning, match="newly initialised: classifier.out_proj.bias, classifier.out_proj.weight"):
+        wider = etf.ElectraForSequenceClassification.from_pretrained(tmp_path / "tf", num_labels=5, ignore_mismatched_sizes=True)
+    assert wider.config.num_labels == 5 and wider.canonical_state_dict()["classifier.out_proj.weight"].shape == (5, config.hidden_size)
+    np.testing.assert_array_equal(wider.canonical_state_dict()["classifier.dense.weight"], model.canonical_state_dict()["classifier.dense.weight"])
+    with pytest.raises(ValueError, match="network='generator' picks a network of a Google TF1 checkpoint"):
+        etf.ElectraForMaskedLM.from_pretrained(tmp_path / "tf", network="generator")
