@@ -110,7 +110,7 @@ def test_verify_prints_the_difference_across_frameworks(sources, tmp_path, capsy
     src, _ = sources["ElectraForMaskedLM", "pytorch"]
     assert main(["convert", str(src), str(tmp_path / "out"), "--to", "flax", "--verify"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("verify"))
-    assert "ElectraForMaskedLM in flax from flax vs SRC in pt" in line and "logits" in line
+    assert line.startswith(f"verify {tmp_path / 'out'}: ElectraForMaskedLM in flax from flax vs SRC in pt: ") and "logits" in line
     assert float(line.split("max |difference| ")[1].split()[0]) <= 1e-5
 
 

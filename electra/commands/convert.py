@@ -305,8 +305,9 @@ def _source_model(item: Converted, backend: str):
     return model
 
 
-def verify(directory: Path, item: Converted, fmt: str) -> float:
-    """Largest |DST - SRC| over the outputs of the probe batch; prints one line."""
+def verify(directory: Path, item: Converted, fmt: str, shown: Path) -> float:
+    """Largest |DST - SRC| over the outputs of the probe batch; prints one line naming `shown`
+    (where DST will be once it is renamed into place)."""
     dst_backend = FORMAT_BACKENDS[fmt]
     src_backend = item.source_backend or dst_backend
     if importlib.util.find_spec(BACKEND_MODULES[src_backend]) is None:
@@ -320,7 +321,7 @@ def verify(directory: Path, item: Converted, fmt: str) -> float:
         raise CheckpointError(f"verify: outputs differ in kind ({sorted(ours)} vs {sorted(theirs)})")
     worst = max(float(np.max(np.abs(ours[name] - theirs[name]))) for name in ours)
     fields = ", ".join(sorted(ours))
-    print(f"verify {directory.name or directory}: {item.architecture} in {dst_backend} from {fmt} vs SRC in {src_backend}: "
+    print(f"verify {shown}: {item.architecture} in {dst_backend} from {fmt} vs SRC in {src_backend}: "
           f"max |difference| {worst:.2e} over {fields} (limit {VERIFY_LIMIT:g})")
     return worst
 
@@ -335,7 +336,7 @@ def run_convert(args: argparse.Namespace) -> int:
     try:
         for item in items:
             write_one(staging / item.subdir, item, args.to, max_shard_size)
-        worst = {item.subdir: verify(staging / item.subdir, item, args.to) for item in items} if args.verify else {}
+        worst = {item.subdir: verify(staging / item.subdir, item, args.to, args.dst / item.subdir) for item in items} if args.verify else {}
         failed = [subdir or str(args.dst) for subdir, value in worst.items() if not value <= VERIFY_LIMIT]
         if failed:
             print(f"electra convert: verify failed for {', '.join(failed)}: DST differs from SRC by more than {VERIFY_LIMIT:g}; "
