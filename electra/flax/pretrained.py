@@ -159,14 +159,14 @@ class ElectraPreTrainedModel:
     def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, *, network: str | None = None,
                         ignore_mismatched_sizes: bool = False, seed: int = 0, dtype: jnp.dtype = jnp.float32,
                         param_dtype: jnp.dtype = jnp.float32, gradient_checkpointing: bool = False, **config_changes):
-        """Build from a checkpoint read by `electra.common.weights.checkpoint.load_pretrained`
+        """Build from a checkpoint read by `electra.common.weights.loading.load_pretrained`
         (any supported format, a directory or a weights file with `config.json` beside it, or a
         Google TF1 checkpoint with `network`); `network`, `ignore_mismatched_sizes` and the
         config overrides as `electra.pt`'s `from_pretrained`; `seed`, `dtype`, `param_dtype`,
         `gradient_checkpointing` go to the constructor. No random initialisation runs unless
         the checkpoint lacks weights (a bare checkpoint loaded into a head class): those, and
         only then, come from `seed`."""
-        from electra.common.weights.checkpoint import load_pretrained
+        from electra.common.weights.loading import load_pretrained
 
         config, matched, new_keys, _unused = load_pretrained(path, cls.architecture, config, network=network,
                                                              ignore_mismatched_sizes=ignore_mismatched_sizes, **config_changes)

@@ -242,7 +242,7 @@ class ElectraPreTrainedModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, *, network: str | None = None,
                         ignore_mismatched_sizes: bool = False, **config_changes):
-        """Build from a checkpoint read by `electra.common.weights.checkpoint.load_pretrained`:
+        """Build from a checkpoint read by `electra.common.weights.loading.load_pretrained`:
         a directory holding `config.json` and weights in any supported format (safetensors,
         `pytorch_model.bin`, `tf_model.h5`, `flax_model.msgpack`, each sharded or not), one
         such weights file with `config.json` beside it, or a Google TF1 checkpoint with `network`.
@@ -267,7 +267,7 @@ class ElectraPreTrainedModel(nn.Module):
             ValueError: `network` missing for a TF1 checkpoint, or given for another one.
             CheckpointError: a missing, unexpected or misshapen weight (naming it).
         """
-        from electra.common.weights.checkpoint import load_pretrained
+        from electra.common.weights.loading import load_pretrained
 
         config, matched, new_keys, _unused = load_pretrained(path, cls.architecture, config, network=network,
                                                              ignore_mismatched_sizes=ignore_mismatched_sizes, **config_changes)

@@ -168,14 +168,14 @@ class ElectraPreTrainedModel(keras.Model):
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, config: ElectraConfig | None = None, *, network: str | None = None,
                         ignore_mismatched_sizes: bool = False, **config_changes):
-        """Build from a checkpoint read by `electra.common.weights.checkpoint.load_pretrained`
+        """Build from a checkpoint read by `electra.common.weights.loading.load_pretrained`
         (any supported format, a directory or a weights file with `config.json` beside it, or a
         Google TF1 checkpoint with `network`); arguments as `electra.pt`'s `from_pretrained`.
 
         When the checkpoint holds every weight, the variables are created with zeros rather
         than random draws (then assigned); when it lacks some (a bare checkpoint loaded into
         a head class), the model is initialised as `cls(config)` is."""
-        from electra.common.weights.checkpoint import load_pretrained
+        from electra.common.weights.loading import load_pretrained
         from electra.tf.embeddings import weights_to_be_loaded
 
         config, matched, new_keys, _unused = load_pretrained(path, cls.architecture, config, network=network,

@@ -14,13 +14,13 @@ from electra.common.errors import CheckpointError
 from electra.common.weights.checkpoint import (
     WEIGHTS_INDEX_NAME,
     WEIGHTS_NAME,
-    load_pretrained,
     match_state_dict,
     parse_shard_size,
     read_state_dict,
     write_pretrained,
     write_state_dict,
 )
+from electra.common.weights.loading import load_pretrained
 from electra.common.weights.random import random_state_dict
 from tests.conftest import tiny_config
 from tests.hf_reference import FORMATS, save_hf_references

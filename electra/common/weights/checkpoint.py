@@ -7,8 +7,8 @@ NumPy arrays whatever the file: `model.safetensors`, `pytorch_model.bin`, `tf_mo
 `transformers`' own loaders read it without cross-framework flags. Matching checks a read
 state against `electra.common.weights.names.expected_shapes` the way HF's `from_pretrained`
 does, but strictly: anything missing, unexpected or misshapen raises `CheckpointError` naming
-the file and the key. `load_pretrained` is the one loading path of the three backends'
-`from_pretrained`: config, overrides, reading (Google TF1 checkpoints included), matching.
+the file and the key. `loading.load_pretrained`, the one loading path of the three
+backends' `from_pretrained`, builds on these.
 
 Frameworks (`torch`, `h5py`, `msgpack`) are imported only when a file of their kind is read
 or written.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from electra.common.config import ElectraConfig, override_config
+from electra.common.config import ElectraConfig
 from electra.common.errors import CheckpointError
 from electra.common.files import atomic_write_text
 from electra.common.weights import formats
@@ -471,55 +471,3 @@ def match_state_dict(
         loaded[key] = loaded[source_key]
     unused = sorted(set(state) & other_heads)
     return loaded, sorted({*newly_initialised, *mismatched}), unused
-
-
-# ----------------------------------------------------------------------------- loading
-def load_pretrained(
-    path: str | os.PathLike,
-    architecture: str,
-    config: ElectraConfig | None = None,
-    *,
-    network: str | None = None,
-    ignore_mismatched_sizes: bool = False,
-    **config_changes,
-) -> tuple[ElectraConfig, dict[str, np.ndarray], list[str], list[str]]:
-    """The one loading path of every backend's `from_pretrained`: config, weights, matching.
-
-    Args:
-        path: a checkpoint directory (`config.json` and weights in any supported format),
-            a weights file or index with `config.json` beside it, or a Google TF1
-            checkpoint (a prefix, or a directory with a `checkpoint` file).
-        architecture: the class to load into (`ElectraForMaskedLM`, ...).
-        config: used instead of the checkpoint's `config.json` (for a TF1 checkpoint:
-            instead of the config inferred from its shapes).
-        network: for a TF1 checkpoint, which network: "discriminator" or "generator";
-            required there and refused for anything else.
-        ignore_mismatched_sizes: see `match_state_dict`.
-        **config_changes: HF's `from_pretrained` config overrides (`override_config`).
-    Returns:
-        (config, state, newly_initialised_keys, unused_keys), as `match_state_dict`; the
-        config with the overrides applied.
-    Raises:
-        ValueError: `network` missing for a TF1 checkpoint or given for another one.
-        TypeError: a keyword that is no config attribute.
-        CheckpointError: no checkpoint, a damaged file, a missing, unexpected or misshapen weight.
-    """
-    from electra.common.weights import google  # it builds on this module
-
-    path = Path(path)
-    if google.is_google_checkpoint(path):
-        if network is None:
-            raise ValueError(f"{path} is a Google TF1 checkpoint, which holds two networks: pass network='discriminator' "
-                             "(ElectraForPreTraining weights) or network='generator' (ElectraForMaskedLM weights)")
-        config, state = google.load_google_checkpoint(path, network, config)
-    else:
-        if network is not None:
-            raise ValueError(f"network={network!r} picks a network of a Google TF1 checkpoint, but {path} is not one "
-                             "(a TF1 prefix with its .index, or a directory with a `checkpoint` file); leave network out")
-        if config is None:
-            config = ElectraConfig.from_pretrained(path if path.is_dir() else path.parent)
-        state = read_state_dict(path)
-    config = override_config(config, config_changes, f"{architecture}.from_pretrained")
-    state, newly_initialised, unused = match_state_dict(state, config, architecture, source=str(path),
-                                                        ignore_mismatched_sizes=ignore_mismatched_sizes)
-    return config, state, newly_initialised, unused

@@ -323,14 +323,8 @@ def read_msgpack(file: Path) -> dict[str, np.ndarray]:
 def write_msgpack(file: Path, weights: dict[str, np.ndarray]) -> None:
     """`flax.serialization.to_bytes` of the tree the `/`-joined `weights` names spell, atomically."""
     msgpack = _require("msgpack", "flax", "flax")
-    tree: dict = {}
-    for name, array in weights.items():
-        *path, leaf = name.split("/")
-        node = tree
-        for part in path:
-            node = node.setdefault(part, {})
-        array = np.asarray(array)
-        node[leaf] = _chunked(array) if array.nbytes > MAX_CHUNK_SIZE else array
+    arrays = {name: np.asarray(array) for name, array in weights.items()}
+    tree = unflatten({name: _chunked(array) if array.nbytes > MAX_CHUNK_SIZE else array for name, array in arrays.items()})
     data = msgpack.packb(tree, default=lambda x: _pack_array(msgpack, x), strict_types=True)
     with atomic_open(file, "wb") as handle:
         handle.write(data)
