@@ -38,11 +38,8 @@ NETWORKS = ("discriminator", "generator", "both")
 NETWORK_ARCHITECTURES = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM"}
 # The backend that reads each weights format natively: --verify loads DST (and an HF SRC) with it.
 FORMAT_BACKENDS = {"safetensors": "pt", "pytorch": "pt", "tf": "tf", "flax": "flax"}
-SOURCE_FORMATS = {
-    checkpoint.WEIGHTS_NAME: "safetensors", checkpoint.WEIGHTS_INDEX_NAME: "safetensors",
-    checkpoint.PT_WEIGHTS_NAME: "pytorch", checkpoint.PT_WEIGHTS_INDEX_NAME: "pytorch",
-    checkpoint.TF_WEIGHTS_NAME: "tf", checkpoint.FLAX_WEIGHTS_NAME: "flax",
-}
+# The format of a weights file, shard or shard index by its name's ending.
+SOURCE_SUFFIXES = {".safetensors": "safetensors", ".bin": "pytorch", ".h5": "tf", ".msgpack": "flax"}
 BACKEND_EXTRAS = {"pt": "torch", "tf": "tf", "flax": "flax"}
 BACKEND_MODULES = {"pt": "torch", "tf": "tensorflow", "flax": "flax"}
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
@@ -196,7 +193,8 @@ def read_hf(args: argparse.Namespace) -> list[Converted]:
     if new_keys:
         raise CheckpointError(f"{src}: holds no {architecture} head; missing {', '.join(new_keys)}")
     weights = src if src.is_file() else next(folder / name for name in checkpoint.SEARCH_ORDER if (folder / name).is_file())
-    backend = FORMAT_BACKENDS[SOURCE_FORMATS.get(weights.name, "safetensors")]
+    suffix = Path(weights.name.removesuffix(".index.json")).suffix
+    backend = FORMAT_BACKENDS[SOURCE_SUFFIXES.get(suffix, "safetensors")]
     return [Converted("", config, matched, architecture, _tokenizer_dir(folder), backend, src)]
 
 
