@@ -45,9 +45,13 @@ def test_headerless_tsv_has_positional_columns(tmp_path):
 
 
 def test_csv_quoting_multiline_fields_and_line_numbers(tmp_path):
-    path = write(tmp_path, "d.csv", 'text,label\n"a, quoted ""x""",pos\n\n"two\nlines",neg\nlast,pos\n')
+    # U+0085 and U+2028 are text (Rotten Tomatoes has them), not line breaks as str.splitlines would take them.
+    path = write(tmp_path, "d.csv", 'text,label\n"a, quoted ""x""",pos\n\n"two\nlines",neg\nlast\x85 one\u2028,pos\n')
     examples = read_text_examples(path)
-    assert [(e.text, e.label, e.line) for e in examples] == [('a, quoted "x"', "pos", 2), ("two\nlines", "neg", 4), ("last", "pos", 6)]
+    assert [(e.text, e.label, e.line) for e in examples] == [('a, quoted "x"', "pos", 2), ("two\nlines", "neg", 4),
+                                                             ("last\x85 one\u2028", "pos", 6)]
+    path = write(tmp_path, "d.jsonl", '{"text": "a\u2028b", "label": 1}\n{"text": "c", "label": 0}\n')
+    assert [(e.text, e.line) for e in read_text_examples(path)] == [("a\u2028b", 1), ("c", 2)]
 
 
 @pytest.mark.parametrize("name, text, message", [
@@ -78,9 +82,10 @@ def test_missing_columns_list_the_columns_found(tmp_path):
         read_text_examples(tmp_path / "absent.csv")
 
 
-def test_empty_text_and_bad_label_types(tmp_path):
-    with pytest.raises(ValueError, match=r"d.csv:3: column 'text' must be a non-empty string"):
-        read_text_examples(write(tmp_path, "d.csv", "text,label\na,1\n ,0\n"))
+def test_text_types_and_bad_label_types(tmp_path):
+    assert [e.text for e in read_text_examples(write(tmp_path, "d.csv", "text,label\na,1\n,0\n"))] == ["a", ""]
+    with pytest.raises(ValueError, match=r"d.jsonl:2: column 'text' must be a string, got None"):
+        read_text_examples(write(tmp_path, "d.jsonl", '{"text": "a", "label": 1}\n{"text": null, "label": 1}\n'))
     with pytest.raises(ValueError, match=r"d.jsonl:1: a label must be a string, a number or a list, got True"):
         read_text_examples(write(tmp_path, "d.jsonl", '{"text": "a", "label": true}\n'))
     with pytest.raises(ValueError, match=r"d.jsonl:1: a label list must hold strings or integers"):

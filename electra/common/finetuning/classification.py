@@ -58,7 +58,7 @@ def read_text_examples(path: str | Path, *, text_column: str = "text", text_pair
         The rows in file order.
     Raises:
         ValueError: what `tables.read_rows` raises, a missing column (the columns found are
-            listed), a text that is not a string or is empty, a label of the wrong type.
+            listed), a text that is not a string (an empty one is a text), a label of the wrong type.
     """
     columns, rows = read_rows(path, header=header, fmt=file_format)
     is_table = columns is not None
@@ -67,8 +67,8 @@ def read_text_examples(path: str | Path, *, text_column: str = "text", text_pair
         where = f"{path}:{row.line}"
         texts = [column(path, row, name, columns) if name is not None else None for name in (text_column, text_pair_column)]
         for name, text in zip((text_column, text_pair_column), texts):
-            if name is not None and (not isinstance(text, str) or not text.strip()):
-                raise ValueError(f"{where}: column {name!r} must be a non-empty string, got {text!r:.80}")
+            if name is not None and not isinstance(text, str):
+                raise ValueError(f"{where}: column {name!r} must be a string, got {text!r:.80}")
         label = None if label_column is None else _raw_label(column(path, row, label_column, columns), where, is_table)
         examples.append(TextExample(texts[0], texts[1], label, row.line))
     return examples

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from electra.common.finetuning.labels import LabelMap
-from electra.common.finetuning.tables import column, file_format, read_rows
+from electra.common.finetuning.tables import column, file_format, read_rows, text_lines
 from electra.common.validation import IGNORE_INDEX
 
 DOCSTART = "-DOCSTART-"
@@ -52,7 +52,7 @@ def read_tagged_sentences(path: str | Path, *, words_key: str = "tokens", tags_k
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     sentences, words, tags, lines = [], [], [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines() + [""], start=1):
+    for number, line in enumerate(text_lines(path.read_text(encoding="utf-8-sig")) + [""], start=1):
         fields = _FIELD_SEPARATOR.split(line.strip(" \t\r"))
         fields = fields if fields != [""] else []
         if fields and fields[0] == DOCSTART:
