@@ -13,7 +13,7 @@ import pytest
 
 from electra.common.finetuning.classification import encode_labels, read_text_examples
 from electra.common.finetuning.labels import LabelMap
-from electra.common.finetuning.squad import read_squad
+from electra.common.finetuning.squad import answer_texts, read_squad
 from electra.common.finetuning.tables import read_rows
 from electra.common.finetuning.tagging import align_tags, encode_tags, read_tagged_sentences, tag_map, tag_sequences
 from electra.common.validation import IGNORE_INDEX
@@ -237,6 +237,7 @@ def test_read_squad_v2_and_v1(tmp_path):
     assert data.with_negatives
     assert [(e.id, e.question, [(a.text, a.start) for a in e.answers], e.is_impossible, e.title) for e in data.examples] == [
         ("q1", "Where?", [("Paris", 26), ("in Paris", 23)], False, "T"), ("q2", "Who?", [], True, "T")]
+    assert answer_texts(data.examples) == {"q1": ["Paris", "in Paris"], "q2": []}
     v1 = read_squad(squad_file(tmp_path, [{"id": "q1", "question": "Where?", "answers": [{"text": "mat", "answer_start": 19}]}],
                                version="1.1"))
     assert not v1.with_negatives

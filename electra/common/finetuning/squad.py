@@ -103,6 +103,11 @@ def read_squad(path: str | Path, *, require_answers: bool = True) -> SquadData:
     return SquadData(examples, with_negatives)
 
 
+def answer_texts(examples: list[SquadExample]) -> dict[str, list[str]]:
+    """Question id -> its gold answer texts (empty when unanswerable): the references of `metrics.squad_v*_scores`."""
+    return {example.id: [answer.text for answer in example.answers] for example in examples}
+
+
 def _answers(qa: dict, context: str, where: str, impossible: bool, require_answers: bool) -> tuple[SquadAnswer, ...]:
     raw = qa.get("answers", [])
     if not isinstance(raw, list):
