@@ -264,3 +264,11 @@ def test_squad_json_errors(tmp_path):
         read_squad(write(tmp_path, "s.json", '{"version": "1.1"}'))
     with pytest.raises(ValueError, match=r"s.json: the file is empty"):
         read_squad(write(tmp_path, "s.json", "\n"))
+
+
+def test_finetuning_loads_no_framework():
+    from tests.common.test_imports import modules_after
+
+    code = "import electra.common.finetuning." + ", electra.common.finetuning.".join(
+        ("tables", "labels", "classification", "tagging", "squad", "answers", "metrics"))
+    assert modules_after(code) == []
