@@ -272,5 +272,7 @@ def test_decoding_hand_made_case():
     assert (refused.text, refused.start, refused.end, refused.null_score_diff) == ("", -1, -1, -4.0)
     with pytest.raises(ValueError, match=r"start_logits and end_logits must be \(F, L\) = \(1, 6\), got \(1, 5\) and \(1, 6\)"):
         decode_answers([example], features, start[:, :5], end)
+    with pytest.raises(ValueError, match=r"the features index example 0 but 0 examples were given"):
+        decode_answers([], features, start, end)
     with pytest.raises(ValueError, match=r"n_best_size must be a positive int, got 0"):
         decode_answers([example], features, start, end, n_best_size=0)

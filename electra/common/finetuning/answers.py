@@ -63,7 +63,8 @@ def decode_answers(examples: list[SquadExample], features: QAFeatures, start_log
     Returns:
         One `PredictedAnswer` per example, in order.
     Raises:
-        ValueError: logits whose shape is not the features' (F, L), or non-positive sizes.
+        ValueError: logits whose shape is not the features' (F, L), features of more examples, or
+            non-positive sizes.
     """
     start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
     expected = features.offsets.shape[:2]
@@ -72,6 +73,8 @@ def decode_answers(examples: list[SquadExample], features: QAFeatures, start_log
     for name, value in (("n_best_size", n_best_size), ("max_answer_length", max_answer_length)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if len(features) and int(features.example_index.max()) >= len(examples):
+        raise ValueError(f"the features index example {int(features.example_index.max())} but {len(examples)} examples were given")
     windows = defaultdict(list)
     for row, example_index in enumerate(features.example_index.tolist()):
         windows[example_index].append(row)
