@@ -267,29 +267,8 @@ def _model_class(backend: str, architecture: str):
 def _outputs(backend: str, model, batch: dict[str, np.ndarray], architecture: str) -> dict[str, np.ndarray]:
     if architecture == "ElectraForMultipleChoice":  # (B, C, L): each row as two choices
         batch = {k: np.stack([v, v[::-1]], axis=1) for k, v in batch.items()}
-    output = RUNNERS[backend](model, batch)
-    return {name: np.asarray(value, dtype=np.float32) for name, value in output.items() if value is not None and np.ndim(value) > 0}
-
-
-def _run_pt(model, batch):
-    import torch
-
-    with torch.no_grad():
-        output = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
-    return {name: value.numpy() for name, value in output.items() if isinstance(value, torch.Tensor)}
-
-
-def _run_tf(model, batch):
-    output = model({k: v.astype(np.int32) for k, v in batch.items()}, training=False)
-    return {name: np.asarray(value) for name, value in output.items() if hasattr(value, "shape")}
-
-
-def _run_flax(model, batch):
-    output = model(**{k: v.astype(np.int32) for k, v in batch.items()})
-    return {name: np.asarray(value) for name, value in output.items() if hasattr(value, "shape")}
-
-
-RUNNERS = {"pt": _run_pt, "tf": _run_tf, "flax": _run_flax}
+    output = importlib.import_module(f"electra.{backend}.export").run_eager(model, batch)
+    return {name: np.asarray(value, dtype=np.float32) for name, value in output.items()}
 
 
 def _source_model(item: Converted, backend: str):

@@ -11,6 +11,7 @@ generator, a bare `ElectraModel`) is refused: its scores would be those of a ran
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 from pathlib import Path
 
@@ -21,27 +22,10 @@ HEAD_KEY = "discriminator_predictions.dense_prediction.weight"
 
 
 def discriminator_logits(backend: str, model_dir: Path, batch: dict[str, np.ndarray]) -> np.ndarray:
-    """Replaced-token logits (B, L) of the discriminator in `model_dir`, run with `backend`."""
-    if backend == "pt":
-        import torch
-
-        from electra.pt import ElectraForPreTraining
-
-        model = ElectraForPreTraining.from_pretrained(model_dir).eval()
-        with torch.inference_mode():
-            out = model(**{k: torch.from_numpy(v) for k, v in batch.items()})
-        return out.logits.float().numpy()
-    if backend == "tf":
-        from electra.tf import ElectraForPreTraining
-
-        model = ElectraForPreTraining.from_pretrained(model_dir)
-        return np.asarray(model(**batch, training=False).logits, dtype=np.float32)
-    if backend == "flax":
-        from electra.flax import ElectraForPreTraining
-
-        model = ElectraForPreTraining.from_pretrained(model_dir)
-        return np.asarray(model(**batch).logits, dtype=np.float32)
-    raise ValueError(f"unknown backend {backend!r}; expected pt, tf or flax")
+    """Replaced-token logits (B, L) of the discriminator in `model_dir`, run with `backend`
+    (its eager model, as `electra.<backend>.export` loads and runs it)."""
+    runner = importlib.import_module(f"electra.{backend}.export")
+    return runner.run_eager(runner.load_model(model_dir, "ElectraForPreTraining"), batch)["logits"]
 
 
 def check_discriminator_dir(model_dir: Path) -> None:
