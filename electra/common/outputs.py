@@ -166,7 +166,10 @@ class ElectraPretrainerOutput(ModelOutput):
     `loss` = generator_weight x `generator_loss` + discriminator_weight x `discriminator_loss`;
     `generator_logits` (B, L, V), `discriminator_logits` (B, L), `replaced` (B, L) the
     discriminator's labels (1 where the sampled token differs from the original),
-    `sampled_ids` (B, L) the discriminator's input; the metrics are scalars.
+    `sampled_ids` (B, L) the discriminator's input; the metrics are scalars, the ratios
+    (`recipe.metric_ratios`) of `metric_counts` (7,) float32, the counts named by
+    `electra.common.pretraining.recipe.METRIC_COUNTS` over this batch (a data-parallel
+    trainer sums them over its workers, then divides).
     """
 
     loss: Any = None
@@ -180,6 +183,7 @@ class ElectraPretrainerOutput(ModelOutput):
     discriminator_logits: Any = None
     sampled_ids: Any = None
     replaced: Any = None
+    metric_counts: Any = None
 
 
 ALL_OUTPUTS = (

@@ -116,26 +116,28 @@ class ElectraPretrainer(nn.Module):
         loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc_loss
 
         with torch.no_grad():
-            gen_accuracy = (gen_logits.argmax(-1) == targets).float().mean()
             valid = torch.ones_like(chosen) if attention_mask is None else attention_mask.bool()  # (B, L)
             predicted = disc.logits > 0
             truth = replaced.bool()
-            tp = (predicted & truth & valid).sum()
-            disc_accuracy = ((predicted == truth) & valid).sum() / valid.sum()
-            precision = tp / (predicted & valid).sum().clamp(min=1)
-            recall = tp / (truth & valid).sum().clamp(min=1)
+            counts = torch.stack([  # recipe.METRIC_COUNTS
+                (gen_logits.argmax(-1) == targets).sum(),
+                chosen.sum(),
+                ((predicted == truth) & valid).sum(),
+                valid.sum(),
+                (predicted & truth & valid).sum(),
+                (predicted & valid).sum(),
+                (truth & valid).sum(),
+            ]).float()  # (7,)
         return ElectraPretrainerOutput(
             loss=loss,
             generator_loss=gen_loss,
             discriminator_loss=disc_loss,
-            generator_accuracy=gen_accuracy,
-            discriminator_accuracy=disc_accuracy,
-            discriminator_precision=precision,
-            discriminator_recall=recall,
+            **recipe.metric_ratios(counts, torch.clamp_min),
             generator_logits=gen_logits,
             discriminator_logits=disc.logits,
             sampled_ids=sampled_ids,
             replaced=replaced,
+            metric_counts=counts,
         )
 
     @staticmethod
@@ -250,36 +252,14 @@ class PretrainingTrainer:
         (out.loss * self.world_size).backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
         self.optimizer.step()
-        return self._metrics(out, tensors, num_masked, num_valid) | {"lr": lr, "grad_norm": float(grad_norm)}
-
-    @torch.no_grad()
-    def _metrics(self, out: ElectraPretrainerOutput, tensors: dict[str, torch.Tensor], num_masked: int, num_valid: int) -> dict[str, float]:
-        """The step's scalars over the global batch (summed over workers)."""
-        chosen = tensors["mlm_labels"] != IGNORE_INDEX
-        valid = tensors["attention_mask"].bool()
-        predicted, truth = out.discriminator_logits > 0, out.replaced.bool()
-        sums = torch.stack([
-            out.loss.detach().float(), out.generator_loss.detach().float(), out.discriminator_loss.detach().float(),
-            (out.generator_logits.argmax(-1) == tensors["mlm_labels"][chosen]).sum().float(),
-            ((predicted == truth) & valid).sum().float(),
-            (predicted & truth & valid).sum().float(),
-            (predicted & valid).sum().float(),
-            (truth & valid).sum().float(),
-        ])
+        # The losses (shares of the global means) and the metric counts add up over the workers.
+        sums = torch.cat([torch.stack([out.loss, out.generator_loss, out.discriminator_loss]).detach().float(), out.metric_counts])
         if self.world_size > 1:
             import torch.distributed as dist
 
             dist.all_reduce(sums)
-        loss, gen_loss, disc_loss, gen_correct, disc_correct, tp, positive, replaced = sums.tolist()
-        return {
-            "loss": loss,
-            "generator_loss": gen_loss,
-            "discriminator_loss": disc_loss,
-            "generator_accuracy": gen_correct / num_masked,
-            "discriminator_accuracy": disc_correct / num_valid,
-            "discriminator_precision": tp / max(positive, 1.0),
-            "discriminator_recall": tp / max(replaced, 1.0),
-        }
+        *sums, grad_norm = torch.cat([sums, grad_norm.reshape(1).float()]).tolist()  # the step's one transfer to the host
+        return recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
 
     @torch.no_grad()
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:

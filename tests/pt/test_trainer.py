@@ -67,6 +67,36 @@ def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
     assert out.loss.item() == pytest.approx(out.generator_loss.item() + 50 * bce.item(), rel=1e-6)
 
 
+def recount(batch, generator_logits, discriminator_logits, replaced):
+    """`recipe.METRIC_COUNTS` recounted in NumPy from a forward's outputs ((M, V) generator logits)."""
+    chosen, valid = batch["mlm_labels"] != -100, batch["attention_mask"] == 1
+    predicted, truth = discriminator_logits > 0, replaced == 1
+    return [int((generator_logits.argmax(-1) == batch["mlm_labels"][chosen]).sum()), int(chosen.sum()),
+            int(((predicted == truth) & valid).sum()), int(valid.sum()), int((predicted & truth & valid).sum()),
+            int((predicted & valid).sum()), int((truth & valid).sum())]
+
+
+def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_counts():
+    disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(0)
+    model = ElectraPretrainer(disc, generator_config(disc, 0.5))
+    batch = masked_batch(disc.vocab_size, B=4, L=12, seed=5)  # row 1 padded
+    out = model(**{k: torch.as_tensor(v) for k, v in batch.items()}, noise_seed=recipe.step_seed(3, 0, "gumbel"))
+    counts = recount(batch, out.generator_logits.detach().numpy(), out.discriminator_logits.detach().numpy(), out.replaced.numpy())
+    assert out.metric_counts.dtype == torch.float32 and out.metric_counts.tolist() == counts
+    assert counts[3] == 45 and 0 < counts[4] < min(counts[5], counts[6])  # padding left out; precision, recall not 0 or 1
+    c = np.float32(counts)
+    assert out.generator_accuracy.item() == c[0] / c[1]
+    assert out.discriminator_accuracy.item() == c[2] / c[3]
+    assert out.discriminator_precision.item() == c[4] / c[5]
+    assert out.discriminator_recall.item() == c[4] / c[6]
+    # The trainer's step 0 runs the same forward and divides its counts in float64.
+    metrics = PretrainingTrainer(model, LinearSchedule(1e-3, 1, 10), seed=3, device="cpu").train_step(batch, 0)
+    assert [metrics[k] for k in recipe.STEP_METRICS[3:]] == [counts[0] / counts[1], counts[2] / counts[3], counts[4] / counts[5], counts[4] / counts[6]]
+    for key in recipe.STEP_LOSSES:
+        assert metrics[key] == pytest.approx(getattr(out, key).item(), rel=1e-6), key
+
+
 def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_from_disc(pretrainer):
     batch = make_batch(pretrainer.discriminator.config)
     pretrainer.eval()

@@ -20,15 +20,22 @@ GUMBEL_EPS = 1e-9
 SHARED_FIELDS = ("vocab_size", "embedding_size", "max_position_embeddings", "type_vocab_size", "pad_token_id", "layer_norm_eps")
 
 
-# The scalars every backend's `PretrainingTrainer.train_step` returns (plus lr and grad_norm).
-STEP_METRICS = (
-    "loss",
-    "generator_loss",
-    "discriminator_loss",
-    "generator_accuracy",
-    "discriminator_accuracy",
-    "discriminator_precision",
-    "discriminator_recall",
+# The scalars every backend's `PretrainingTrainer.train_step` returns (plus lr and grad_norm):
+# the losses, then the ratios `metric_ratios` computes from the counts below.
+STEP_LOSSES = ("loss", "generator_loss", "discriminator_loss")
+STEP_METRICS = (*STEP_LOSSES, "generator_accuracy", "discriminator_accuracy", "discriminator_precision", "discriminator_recall")
+
+# The counts behind the ratios, in the order of `ElectraPretrainerOutput.metric_counts`. A
+# data-parallel trainer sums them over its workers before dividing: the whole batch's
+# precision and recall cannot be rebuilt from the workers' own ratios.
+METRIC_COUNTS = (
+    "generator_correct",  # masked positions where the generator's argmax is the original token
+    "generator_masked",  # masked positions
+    "discriminator_correct",  # attended tokens the discriminator labels right (logit > 0: replaced)
+    "discriminator_valid",  # attended tokens
+    "true_positives",  # attended tokens predicted replaced that were replaced
+    "predicted_positives",  # attended tokens predicted replaced
+    "replaced",  # attended tokens that were replaced
 )
 
 
@@ -53,6 +60,39 @@ def gumbel(uniform, log=np.log):
     code draws it. `log` is the array library's (np.log, torch.log, tf.math.log, jnp.log), so
     every backend samples with this one formula."""
     return -log(-log(uniform + GUMBEL_EPS) + GUMBEL_EPS)
+
+
+def metric_ratios(counts, maximum=np.maximum) -> dict:
+    """The step's ratio metrics from its counts, one formula for every backend's forward and trainer.
+
+    Args:
+        counts: (7,) the counts of `METRIC_COUNTS`, in that order (an array or a sequence; indexed only).
+        maximum: the array library's elementwise maximum (np.maximum, torch.clamp_min,
+            tf.maximum, jnp.maximum); precision and recall are 0 when nothing was predicted
+            replaced or nothing was replaced.
+    Returns:
+        {"generator_accuracy", "discriminator_accuracy", "discriminator_precision",
+        "discriminator_recall"}: scalars of the counts' type.
+    """
+    gen_correct, masked, disc_correct, valid, tp, predicted, replaced = (counts[i] for i in range(len(METRIC_COUNTS)))
+    return {
+        "generator_accuracy": gen_correct / masked,
+        "discriminator_accuracy": disc_correct / valid,
+        "discriminator_precision": tp / maximum(predicted, 1.0),
+        "discriminator_recall": tp / maximum(replaced, 1.0),
+    }
+
+
+def step_metrics(sums) -> dict[str, float]:
+    """`STEP_METRICS` as Python floats from a step's host values: the three `STEP_LOSSES`, then
+    the `METRIC_COUNTS`, each summed over the data-parallel workers. Divided in float64; a
+    batch without masked positions has a NaN generator accuracy, as the forward's."""
+    sums = np.asarray(sums, np.float64)
+    if sums.shape != (len(STEP_LOSSES) + len(METRIC_COUNTS),):
+        raise ValueError(f"expected {len(STEP_LOSSES)} losses then {len(METRIC_COUNTS)} counts, got shape {sums.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = metric_ratios(sums[len(STEP_LOSSES) :])
+    return {k: float(v) for k, v in (dict(zip(STEP_LOSSES, sums)) | ratios).items()}
 
 
 def step_seed(seed: int, step: int, stream: str) -> int:
