@@ -154,27 +154,28 @@ class ElectraPretrainer(keras.Model):
         disc = self.discriminator(sampled_ids, attention_mask, token_type_ids, labels=replaced, training=training)
         loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc.loss
 
-        gen_accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(gen_logits, -1, output_type=tf.int32), targets), tf.float32))
-        valid = tf.ones_like(replaced, tf.bool) if attention_mask is None else tf.cast(attention_mask, tf.bool)
+        valid = tf.ones_like(replaced, tf.bool) if attention_mask is None else tf.cast(attention_mask, tf.bool)  # (B, L)
         predicted = tf.stop_gradient(disc.logits) > 0
         truth = tf.cast(replaced, tf.bool)
-        count = lambda x: tf.reduce_sum(tf.cast(x, tf.float32))  # noqa: E731
-        tp = count(predicted & truth & valid)
-        disc_accuracy = count(tf.equal(predicted, truth) & valid) / count(valid)
-        precision = tp / tf.maximum(count(predicted & valid), 1.0)
-        recall = tp / tf.maximum(count(truth & valid), 1.0)
+        counts = tf.stack([tf.reduce_sum(tf.cast(mask, tf.float32)) for mask in (  # (7,) recipe.METRIC_COUNTS
+            tf.equal(tf.argmax(gen_logits, -1, output_type=tf.int32), targets),
+            chosen,
+            tf.equal(predicted, truth) & valid,
+            valid,
+            predicted & truth & valid,
+            predicted & valid,
+            truth & valid,
+        )])
         return ElectraPretrainerOutput(
             loss=loss,
             generator_loss=gen_loss,
             discriminator_loss=disc.loss,
-            generator_accuracy=gen_accuracy,
-            discriminator_accuracy=disc_accuracy,
-            discriminator_precision=precision,
-            discriminator_recall=recall,
+            **recipe.metric_ratios(counts, tf.maximum),
             generator_logits=gen_logits,
             discriminator_logits=disc.logits,
             sampled_ids=sampled_ids,
             replaced=replaced,
+            metric_counts=counts,
         )
 
 
@@ -263,44 +264,22 @@ class PretrainingTrainer:
             loss = weights.generator * out.generator_loss * share_gen + weights.discriminator * out.discriminator_loss * share_disc
         grads = tape.gradient(loss, variables)
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [tf.convert_to_tensor(g) if g is not None else tf.zeros(v.shape) for g, v in zip(grads, variables)])
-        # Metrics as global ratios of summed counts.
-        predicted = tf.cast(out.discriminator_logits > 0, tf.float32) * valid
-        truth = tf.cast(out.replaced, tf.float32) * valid
-        M = tf.cast(tf.shape(out.generator_logits)[0], tf.float32)
-        sums = tf.stack([
-            loss,
-            out.generator_loss * share_gen,
-            out.discriminator_loss * share_disc,
-            out.generator_accuracy * M,
-            out.discriminator_accuracy * local[1],
-            tf.reduce_sum(predicted * truth),
-            tf.reduce_sum(predicted),
-            tf.reduce_sum(truth),
-        ])
+        # The losses (shares of the global means) and the metric counts add up over the replicas.
+        sums = tf.concat([tf.stack([loss, out.generator_loss * share_gen, out.discriminator_loss * share_disc]), out.metric_counts], 0)
         sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM, sums)
-        return grads, sums, total
+        return grads, sums
 
     def _distributed_step(self, batch, lr, gumbel_seed, dropout_seed):
+        """The step; returns (10,): the summed losses and metric counts (`recipe.step_metrics`), then grad_norm."""
         for i, layer in enumerate(self.dropouts):
             layer.seed_generator.state.assign(tf.stack([dropout_seed, tf.constant(i, tf.int64)]))
         data = self.strategy.experimental_distribute_values_from_function(lambda ctx: self._shard(batch, ctx))
-        grads, sums, total = self.strategy.run(self._replica_step, args=(data, gumbel_seed))
+        grads, sums = self.strategy.run(self._replica_step, args=(data, gumbel_seed))
         grads = [self.strategy.experimental_local_results(g)[0] for g in grads]
         sums = self.strategy.experimental_local_results(sums)[0]
-        total = self.strategy.experimental_local_results(total)[0]
         grads, grad_norm = tf.clip_by_global_norm(grads, self.clip_norm)
         self.optimizer.apply(grads, lr)
-        tp, predicted, truth = sums[5], sums[6], sums[7]
-        metrics = {
-            "loss": sums[0],
-            "generator_loss": sums[1],
-            "discriminator_loss": sums[2],
-            "generator_accuracy": sums[3] / total[0],
-            "discriminator_accuracy": sums[4] / total[1],
-            "discriminator_precision": tp / tf.maximum(predicted, 1.0),
-            "discriminator_recall": tp / tf.maximum(truth, 1.0),
-        }
-        return metrics, grad_norm
+        return tf.concat([sums, [grad_norm]], 0)
 
     def _shard(self, batch, ctx):
         """This replica's rows of the global batch (contiguous, in replica order)."""
@@ -319,11 +298,10 @@ class PretrainingTrainer:
         lr = self.schedule(step)
         dropout_seed = recipe.step_seed(self.seed, step, "dropout")
         with self.strategy.scope():
-            metrics, grad_norm = self._step(self._tensors(batch), tf.constant(lr, tf.float32), _seed(self.seed, step, "gumbel"),
-                                            tf.constant(dropout_seed, tf.int64))
-        result = {k: float(metrics[k]) for k in recipe.STEP_METRICS}
-        result.update(lr=lr, grad_norm=float(grad_norm))
-        return result
+            values = self._step(self._tensors(batch), tf.constant(lr, tf.float32), _seed(self.seed, step, "gumbel"),
+                                tf.constant(dropout_seed, tf.int64))
+        *sums, grad_norm = values.numpy().tolist()  # the step's one transfer to the host
+        return recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:

@@ -98,6 +98,35 @@ def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_fr
     assert g_disc[2] is None  # the sample is discrete
 
 
+def recount(batch, generator_logits, discriminator_logits, replaced):
+    """`recipe.METRIC_COUNTS` recounted in NumPy from a forward's outputs ((M, V) generator logits)."""
+    chosen, valid = batch["mlm_labels"] != -100, batch["attention_mask"] == 1
+    predicted, truth = discriminator_logits > 0, replaced == 1
+    return [int((generator_logits.argmax(-1) == batch["mlm_labels"][chosen]).sum()), int(chosen.sum()),
+            int(((predicted == truth) & valid).sum()), int(valid.sum()), int((predicted & truth & valid).sum()),
+            int((predicted & valid).sum()), int((truth & valid).sum())]
+
+
+def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_counts():
+    model = make_pretrainer(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    batch = make_batch(model.discriminator.config, B=4, seed=5)  # row 1 padded
+    value = recipe.step_seed(3, 0, "gumbel")
+    out = model(**batch, noise_seed=tf.constant([value >> 32, value & 0xFFFFFFFF], tf.int64))
+    counts = recount(batch, out.generator_logits.numpy(), out.discriminator_logits.numpy(), out.replaced.numpy())
+    assert out.metric_counts.dtype == tf.float32 and out.metric_counts.numpy().tolist() == counts
+    assert counts[3] == 45 and 0 < counts[4] < min(counts[5], counts[6])  # padding left out; precision, recall not 0 or 1
+    c = np.float32(counts)
+    assert float(out.generator_accuracy) == c[0] / c[1]
+    assert float(out.discriminator_accuracy) == c[2] / c[3]
+    assert float(out.discriminator_precision) == c[4] / c[5]
+    assert float(out.discriminator_recall) == c[4] / c[6]
+    # The trainer's step 0 runs the same forward and divides its counts in float64.
+    metrics = PretrainingTrainer(model, LinearSchedule(1e-3, 1, 10), seed=3).train_step(batch, 0)
+    assert [metrics[k] for k in recipe.STEP_METRICS[3:]] == [counts[0] / counts[1], counts[2] / counts[3], counts[4] / counts[5], counts[4] / counts[6]]
+    for key in recipe.STEP_LOSSES:
+        assert metrics[key] == pytest.approx(float(getattr(out, key)), rel=1e-6), key
+
+
 def test_adamw_without_bias_correction_matches_hand_computation():
     p = tf.Variable([1.0, -2.0])
     b = tf.Variable([0.5])
