@@ -163,24 +163,29 @@ class ElectraPretrainer:
         )
         loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc.loss
 
-        gen_predictions = jax.lax.stop_gradient(jnp.argmax(gen_logits, axis=-1))
-        gen_accuracy = jnp.sum((gen_predictions == targets) & valid) / jnp.sum(valid)
-        attended = jnp.ones_like(replaced, bool) if attention_mask is None else attention_mask.astype(bool)
+        gen_predictions = jax.lax.stop_gradient(jnp.argmax(gen_logits, axis=-1))  # (B, K)
+        attended = jnp.ones_like(replaced, bool) if attention_mask is None else attention_mask.astype(bool)  # (B, L)
         predicted = jax.lax.stop_gradient(disc.logits) > 0
         truth = replaced.astype(bool)
-        tp = jnp.sum(predicted & truth & attended)
+        counts = jnp.stack([jnp.sum(mask, dtype=jnp.float32) for mask in (  # (7,) recipe.METRIC_COUNTS
+            (gen_predictions == targets) & valid,
+            valid,
+            (predicted == truth) & attended,
+            attended,
+            predicted & truth & attended,
+            predicted & attended,
+            truth & attended,
+        )])
         return ElectraPretrainerOutput(
             loss=loss,
             generator_loss=gen_loss,
             discriminator_loss=disc.loss,
-            generator_accuracy=gen_accuracy,
-            discriminator_accuracy=jnp.sum((predicted == truth) & attended) / jnp.sum(attended),
-            discriminator_precision=tp / jnp.maximum(jnp.sum(predicted & attended), 1),
-            discriminator_recall=tp / jnp.maximum(jnp.sum(truth & attended), 1),
+            **recipe.metric_ratios(counts, jnp.maximum),
             generator_logits=gen_logits,
             discriminator_logits=disc.logits,
             sampled_ids=sampled_ids,
             replaced=replaced,
+            metric_counts=counts,
         )
 
     def __call__(self, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
@@ -312,21 +317,20 @@ class PretrainingTrainer:
         grads, grad_norm = clip_by_global_norm(grads, self.clip_norm)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda p, u: p - (lr * u).astype(p.dtype), params, updates)
-        metrics = {k: getattr(out, k) for k in recipe.STEP_METRICS}
-        metrics["grad_norm"] = grad_norm
-        return params, opt_state, metrics
+        # The whole batch's losses and metric counts (summed over the mesh by XLA), then grad_norm: (10,).
+        losses = jnp.stack([getattr(out, k) for k in recipe.STEP_LOSSES]).astype(jnp.float32)
+        return params, opt_state, jnp.concatenate([losses, out.metric_counts, grad_norm.astype(jnp.float32)[None]])
 
     def train_step(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
         """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask, token_type_ids)."""
         lr = self.schedule(step)
         K = self._slots(batch["mlm_labels"])
-        self.params, self.opt_state, metrics = self._train(
+        self.params, self.opt_state, values = self._train(
             self.params, self.opt_state, self._batch(batch), jnp.float32(lr),
             self._key(step, "gumbel"), self._key(step, "dropout"), max_predictions=K,
         )
-        result = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        result["lr"] = lr
-        return {k: result[k] for k in (*recipe.STEP_METRICS, "lr", "grad_norm")}
+        *sums, grad_norm = jax.device_get(values).tolist()  # the step's one transfer to the host
+        return recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
 
     def _eval_fn(self, params, batch, gumbel_rng, max_predictions):
         out = self.model.apply(params, **batch, noise_seed=gumbel_rng, max_predictions=max_predictions)

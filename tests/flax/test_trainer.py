@@ -19,7 +19,7 @@ from conftest import REPO_ROOT, masked_batch, tiny_config
 from electra.common.config import generator_config
 from electra.common.pretraining import recipe
 from electra.common.pretraining.schedule import LinearSchedule
-from electra.flax import losses
+from electra.flax import losses, prng
 from electra.flax.optim import clip_by_global_norm, decay_mask, electra_adamw
 from electra.flax.trainer import ElectraPretrainer, PretrainingTrainer
 
@@ -217,6 +217,35 @@ def test_a_fixed_max_predictions_compiles_the_steps_once(pretrainer):
         trainer.train_step(too_many, 3)
     with pytest.raises(ValueError, match="max_predictions must be >= 1"):
         PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 10), max_predictions=0)
+
+
+def recount(batch, generator_logits, discriminator_logits, replaced):
+    """`recipe.METRIC_COUNTS` recounted in NumPy from a forward's outputs ((M, V) generator logits)."""
+    chosen, valid = batch["mlm_labels"] != -100, batch["attention_mask"] == 1
+    predicted, truth = discriminator_logits > 0, replaced == 1
+    return [int((generator_logits.argmax(-1) == batch["mlm_labels"][chosen]).sum()), int(chosen.sum()),
+            int(((predicted == truth) & valid).sum()), int(valid.sum()), int((predicted & truth & valid).sum()),
+            int((predicted & valid).sum()), int((truth & valid).sum())]
+
+
+def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_counts():
+    disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = ElectraPretrainer(disc, generator_config(disc, 0.5))
+    batch = make_batch(disc, B=4, seed=5)  # row 1 padded
+    out = model(**batch, noise_seed=prng.key(recipe.step_seed(3, 0, "gumbel") & 0x7FFFFFFF))
+    counts = recount(batch, np.asarray(out.generator_logits), np.asarray(out.discriminator_logits), np.asarray(out.replaced))
+    assert out.metric_counts.dtype == jnp.float32 and out.metric_counts.tolist() == counts
+    assert counts[3] == 45 and 0 < counts[4] < min(counts[5], counts[6])  # padding left out; precision, recall not 0 or 1
+    c = np.float32(counts)
+    assert float(out.generator_accuracy) == c[0] / c[1]
+    assert float(out.discriminator_accuracy) == c[2] / c[3]
+    assert float(out.discriminator_precision) == c[4] / c[5]
+    assert float(out.discriminator_recall) == c[4] / c[6]
+    # The trainer's step 0 runs the same forward and divides its counts in float64.
+    metrics = PretrainingTrainer(model, LinearSchedule(1e-3, 1, 10), seed=3).train_step(batch, 0)
+    assert [metrics[k] for k in recipe.STEP_METRICS[3:]] == [counts[0] / counts[1], counts[2] / counts[3], counts[4] / counts[5], counts[4] / counts[6]]
+    for key in recipe.STEP_LOSSES:
+        assert metrics[key] == pytest.approx(float(getattr(out, key)), rel=1e-6), key
 
 
 TWO_WAY = textwrap.dedent("""
