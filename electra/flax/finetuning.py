@@ -30,6 +30,7 @@ from electra.flax.optim import ElectraAdamState, clip_by_global_norm, decay_mask
 # --precision -> compute dtype (parameters and optimizer stay float32).
 DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+LABELS = ("labels", "start_positions", "end_positions")
 
 
 class FinetuneTrainer:
@@ -89,7 +90,7 @@ class FinetuneTrainer:
     def train_step(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
         """One optimizer step; dropout keyed by (seed, step). Returns loss, lr and the
         gradient norm before clipping, as Python floats."""
-        arrays = self._checked(batch)
+        arrays = self._checked({k: batch[k] for k in INPUTS + LABELS if k in batch})
         lr = self.schedule(step)
         self.params, self.opt_state, loss, grad_norm = self._train(self.params, self.opt_state, arrays, jnp.float32(lr),
                                                                    self._key(step, "dropout"))

@@ -30,6 +30,7 @@ from electra.tf.optim import ElectraAdamW
 # --precision -> the Keras dtype policy the model is built under (parameters stay float32).
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+LABELS = ("labels", "start_positions", "end_positions")
 
 
 @contextlib.contextmanager
@@ -107,7 +108,8 @@ class FinetuneTrainer:
         gradient norm before clipping, as Python floats."""
         lr = self.schedule(step)
         dropout_seed = recipe.step_seed(self.seed, step, "dropout")
-        loss, grad_norm = self._step(_tensors(batch), tf.constant(lr, tf.float32), tf.constant(dropout_seed, tf.int64))
+        tensors = _tensors({k: batch[k] for k in INPUTS + LABELS if k in batch})
+        loss, grad_norm = self._step(tensors, tf.constant(lr, tf.float32), tf.constant(dropout_seed, tf.int64))
         return {"loss": float(loss), "lr": lr, "grad_norm": float(grad_norm)}
 
     # ------------------------------------------------------------------ predict
