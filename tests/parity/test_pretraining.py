@@ -22,8 +22,7 @@ from electra.pt.trainer import ElectraPretrainer as PtPretrainer  # noqa: E402
 
 LOSS_ATOL = 1e-5
 GRAD_ATOL = 1e-4
-METRICS = ("loss", "generator_loss", "discriminator_loss", "generator_accuracy", "discriminator_accuracy",
-           "discriminator_precision", "discriminator_recall")
+METRICS = recipe.STEP_METRICS
 BACKENDS = ("tf", "flax")
 
 
@@ -49,7 +48,7 @@ def reference():
     out.loss.backward()
     grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters() if p.grad is not None}
     metrics = {k: float(getattr(out, k).detach()) for k in METRICS}
-    return dict(params=params, batch=batch, noise=noise, metrics=metrics, grads=grads,
+    return dict(params=params, batch=batch, noise=noise, metrics=metrics, grads=grads, counts=out.metric_counts.numpy(),
                 replaced=out.replaced.numpy(), disc_logits=out.discriminator_logits.detach().numpy())
 
 
@@ -104,6 +103,7 @@ def test_one_step_gives_the_same_losses_and_gradients(reference, backend):
     np.testing.assert_allclose(np.asarray(out.discriminator_logits)[mask], reference["disc_logits"][mask], atol=LOSS_ATOL)
     for key in METRICS:
         assert float(getattr(out, key)) == pytest.approx(reference["metrics"][key], abs=LOSS_ATOL), key
+    np.testing.assert_array_equal(np.asarray(out.metric_counts), reference["counts"])  # recipe.METRIC_COUNTS, exactly
     expected = reference["grads"]
     # Every parameter the PyTorch graph reaches has a gradient in the other backend, and
     # parameters PyTorch leaves without one get none or zeros.

@@ -1,0 +1,43 @@
+"""electra.common.pretraining.recipe: the step metrics from their counts (framework-free)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from electra.common.pretraining import recipe
+
+
+def test_metric_ratios_by_hand():
+    # 3 of 4 masked right; 40 of 50 tokens right; 6 predicted replaced, 8 replaced, 4 both.
+    counts = [3, 4, 40, 50, 4, 6, 8]
+    assert recipe.metric_ratios(np.float32(counts)) == {
+        "generator_accuracy": np.float32(0.75),
+        "discriminator_accuracy": np.float32(0.8),
+        "discriminator_precision": np.float32(4) / np.float32(6),
+        "discriminator_recall": np.float32(0.5),
+    }
+    # Nothing predicted replaced, nothing replaced: precision and recall 0, not NaN.
+    none = recipe.metric_ratios(np.float32([1, 2, 10, 10, 0, 0, 0]))
+    assert (none["discriminator_precision"], none["discriminator_recall"]) == (0.0, 0.0)
+
+
+def test_step_metrics_divides_summed_counts_not_averaged_ratios():
+    # Two workers: each has its share of the losses and its own counts.
+    one = np.array([10.0, 1.0, 0.18, 1, 2, 20, 25, 1, 1, 3])
+    two = np.array([12.0, 2.0, 0.2, 3, 6, 15, 25, 6, 9, 7])
+    metrics = recipe.step_metrics(one + two)
+    assert list(metrics) == list(recipe.STEP_METRICS)
+    assert all(type(v) is float for v in metrics.values())
+    assert metrics == {"loss": 22.0, "generator_loss": 3.0, "discriminator_loss": pytest.approx(0.38, abs=1e-15),
+                       "generator_accuracy": 0.5, "discriminator_accuracy": 0.7,
+                       "discriminator_precision": 0.7, "discriminator_recall": 0.7}
+    # The workers' own precisions are 1.0 and 2/3: their mean (5/6) is not the batch's.
+    assert metrics["discriminator_precision"] != (1.0 + 6 / 9) / 2
+
+
+def test_step_metrics_without_masked_positions_and_wrong_length():
+    metrics = recipe.step_metrics([1.0, 0.0, 0.02, 0, 0, 9, 10, 0, 1, 0])
+    assert math.isnan(metrics["generator_accuracy"]) and metrics["discriminator_precision"] == 0.0
+    with pytest.raises(ValueError, match="expected 3 losses then 7 counts, got shape \\(9,\\)"):
+        recipe.step_metrics([0.0] * 9)
