@@ -1,5 +1,5 @@
-"""The `electra` command: `electra pretrain` (replaced token detection), `electra detect`
-and `electra convert` (a checkpoint in another framework's format).
+"""The `electra` command: `electra pretrain` (replaced token detection), `electra detect`,
+`electra convert` (a checkpoint in another framework's format) and `electra finetune`.
 
 Each subcommand parses its arguments here and calls into the library; errors a user can
 fix (bad paths, bad sizes, an output folder holding another run) print one line and exit 2.
@@ -102,6 +102,48 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verbose", action="store_true", help="let the framework's own log messages through (TensorFlow's start-up notices)")
 
 
+def _finetune_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "finetune",
+        help="fine-tune a checkpoint on classification, token classification or question answering",
+        description="Fine-tune --model on --train, evaluating on --validation after every epoch and keeping the best "
+        "checkpoint in OUT/best (ELECTRA's recipe: layer-wise learning-rate decay, warmup, AdamW). See docs/finetuning.md.",
+    )
+    p.add_argument("--task", required=True, choices=("classification", "token-classification", "question-answering"))
+    p.add_argument("--model", type=Path, required=True, help="a checkpoint directory (config.json + weights): a discriminator, a bare "
+                   "ElectraModel or a task model")
+    p.add_argument("--train", type=Path, required=True, help="training file: .csv/.tsv/.jsonl (classification), CoNLL or .jsonl "
+                   "(token-classification), SQuAD .json (question-answering)")
+    p.add_argument("--validation", type=Path, required=True, help="validation file, same format (evaluated after every epoch)")
+    p.add_argument("--test", type=Path, help="test file, same format, with labels (scored with the best checkpoint)")
+    p.add_argument("--text-column", help="column/key of the text (default: text; token-classification: tokens)")
+    p.add_argument("--text-pair-column", help="column of the second text of sentence-pair tasks")
+    p.add_argument("--label-column", help="column/key of the label (default: label; token-classification: tags)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over --train (default: 3)")
+    p.add_argument("--batch-size", type=int, default=None, help="examples per step (default: 32)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 3e-4 hidden <= 256, 1e-4, 5e-5 hidden >= 1024)")
+    p.add_argument("--layerwise-lr-decay", type=float, default=None, help="learning-rate factor per layer below the head "
+                   "(default: 0.8, 0.9 for hidden >= 1024; 1: off)")
+    p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default: 0.01)")
+    p.add_argument("--warmup-proportion", type=float, default=None, help="fraction of the steps of linear warmup (default: 0.1)")
+    p.add_argument("--max-length", type=int, default=None, help="tokens per example, special tokens included (default: 128)")
+    p.add_argument("--doc-stride", type=int, default=None, help="question-answering: context tokens windows overlap by "
+                   "(default: min(128, max-length / 4))")
+    p.add_argument("--metric", help="validation metric that picks the best checkpoint (default: accuracy, pearson (regression), "
+                   "micro_f1 (multi-label), f1 (entities, SQuAD))")
+    p.add_argument("--seed", type=int, default=0, help="seeds the new head, the data order and dropout (default: 0)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="compute precision (parameters stay float32)")
+    p.add_argument("--backend", choices=BACKENDS, default="pt", help="framework to train with (default: pt)")
+    p.add_argument("--tokenizer", type=Path, help="tokenizer directory (default: --model)")
+    p.add_argument("--out", type=Path, default=Path("runs/electra-finetune"), help="output directory (default: runs/electra-finetune)")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps in all (checkpoint saved; --resume continues); "
+                   "the schedule still spans --epochs")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="start over in an --out that holds a run (the old run is deleted)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (a line per evaluation; also when not a terminal)")
+    p.add_argument("--verbose", action="store_true", help="let the framework's own log messages through (TensorFlow's start-up notices)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="electra", description="ELECTRA in PyTorch, TensorFlow and Flax.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     _detect_parser(sub)
     convert.add_parser(sub)
     _export_parser(sub)
+    _finetune_parser(sub)
     return parser
 
 
@@ -154,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
             from electra.commands.detect import run_detect
 
             run_detect(args)
+        elif args.command == "finetune":
+            from electra.commands.finetune import run_finetune
+
+            run_finetune(args)
         elif args.command == "export":
             from electra.commands.export import run_export
 

@@ -1,0 +1,246 @@
+"""`electra finetune` end to end on tiny synthetic data and a tiny model saved to tmp_path.
+
+Each task trains (the loss falls, the main metric is written), `best/` reloads with the logits
+that were predicted, a run stopped by --max-steps and continued with --resume equals the
+uninterrupted run, string labels survive save and load, and bad input is refused with one
+line before anything in --out is touched.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from conftest import tiny_config  # noqa: E402
+from electra import cli  # noqa: E402
+from electra.common.weights.checkpoint import write_pretrained  # noqa: E402
+from electra.common.weights.random import random_state_dict  # noqa: E402
+
+WORDS = ["good", "great", "fine", "nice", "bad", "awful", "poor", "sad", "the", "movie", "book", "was", "john", "mary",
+         "paris", "london", "went", "to", "lives", "in", "who", "where", "is", "a", "and"]
+POSITIVE, NEGATIVE = WORDS[:4], WORDS[4:8]
+FILLER = ["the", "movie", "book", "was", "a", "and"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A bare ElectraModel (tiny, seeded, dropout on) with a WordPiece vocab of the words above."""
+    directory = tmp_path_factory.mktemp("model")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *(c for c in "abcdefghijklmnopqrstuvwxyz.?," if c not in WORDS)]
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    config = tiny_config(vocab_size=len(vocab), id2label={0: "LABEL_0", 1: "LABEL_1"})
+    write_pretrained(directory, config, random_state_dict(config, "ElectraModel", seed=3), "ElectraModel")
+    return directory
+
+
+def _sentence(rng, sentiment: str) -> str:
+    words = list(rng.choice(POSITIVE if sentiment == "pos" else NEGATIVE, 2)) + list(rng.choice(FILLER, 3))
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def classification_file(path: Path, n: int, seed: int, labels=("pos", "neg")) -> Path:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        rows.append({"text": _sentence(rng, "pos" if label == labels[0] else "neg"), "label": label})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def tagging_file(path: Path, n: int, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(n):
+        name, place = rng.choice(["john", "mary"]), rng.choice(["paris", "london"])
+        sentence = [(name, "B-PER"), (str(rng.choice(["went", "lives"])), "O"), ("to" if rng.random() < 0.5 else "in", "O"), (place, "B-LOC")]
+        lines += [f"{w} {t}" for w, t in sentence] + [""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def squad_file(path: Path, n: int, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    paragraphs = []
+    for i in range(n):
+        name, place = rng.choice(["john", "mary"]), rng.choice(["paris", "london"])
+        context = f"{name} lives in {place} and the book is good ."
+        paragraphs.append({"context": context, "qas": [{"id": f"q{i}", "question": f"where {name} lives ?",
+                                                        "answers": [{"text": place, "answer_start": context.index(place)}]}]})
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": paragraphs}]}))
+    return path
+
+
+def args(model_dir, out, task, train, validation, *extra):
+    return ["finetune", "--task", task, "--model", str(model_dir), "--train", str(train), "--validation", str(validation),
+            "--out", str(out), "--max-length", "32", "--batch-size", "8", "--lr", "3e-3", "--no-progress", *extra]
+
+
+def records(out: Path):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def predict_best(out: Path, rows):
+    import torch
+
+    import electra.pt
+
+    config = json.loads((out / "best" / "config.json").read_text())
+    model = getattr(electra.pt, config["architectures"][0]).from_pretrained(out / "best")
+    with torch.no_grad():
+        return model(**{k: torch.from_numpy(v) for k, v in rows.items()})
+
+
+@pytest.fixture(scope="module")
+def classification_run(model_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cls")
+    train, validation = classification_file(root / "train.jsonl", 48, 0), classification_file(root / "val.jsonl", 16, 1)
+    out = root / "run"
+    assert cli.main(args(model_dir, out, "classification", train, validation, "--epochs", "4")) == 0
+    return dict(root=root, out=out, train=train, validation=validation)
+
+
+def test_classification_learns_and_writes_its_outputs(classification_run, capsys):
+    out = classification_run["out"]
+    losses = [r["loss"] for r in records(out) if "loss" in r]
+    assert len(losses) == 4 * 6  # 48 rows / 8 per batch x 4 epochs
+    assert np.mean(losses[-6:]) < 0.5 * np.mean(losses[:6])
+    evaluations = [r for r in records(out) if "validation" in r]
+    assert [r["step"] for r in evaluations] == [6, 12, 18, 24]
+    results = json.loads((out / "results.json").read_text())
+    best = max(evaluations, key=lambda r: r["validation"]["accuracy"])
+    assert results["validation"] == best["validation"] and results["metric"] == "accuracy"
+    assert results["validation"]["accuracy"] == 1.0
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["id2label"] == {"0": "neg", "1": "pos"} and config["label2id"] == {"neg": 0, "pos": 1}
+    assert config["problem_type"] == "single_label_classification"
+    assert (out / "best" / "vocab.txt").is_file() and (out / "curves.png").is_file()
+    predictions = [json.loads(line) for line in (out / "predictions-validation.jsonl").read_text().splitlines()]
+    assert len(predictions) == 16 and all(p["prediction"] == p["label"] for p in predictions)
+
+
+def test_best_reloads_with_the_predicted_logits_in_pt_and_transformers(classification_run):
+    import torch
+    import transformers
+
+    from electra.common.tokenizers.fast import ElectraTokenizerFast
+
+    out = classification_run["out"]
+    predictions = [json.loads(line) for line in (out / "predictions-validation.jsonl").read_text().splitlines()]
+    texts = [json.loads(line)["text"] for line in classification_run["validation"].read_text().splitlines()]
+    tokenizer = ElectraTokenizerFast.from_pretrained(out / "best")
+    encoding = tokenizer(texts, padding="max_length", max_length=32, return_tensors="np")
+    rows = {k: encoding[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    expected = np.array([p["logits"] for p in predictions], np.float32)
+    ours = predict_best(out, rows).logits.numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+    hf = transformers.ElectraForSequenceClassification.from_pretrained(out / "best").eval()
+    with torch.no_grad():
+        theirs = hf(**{k: torch.from_numpy(v) for k, v in rows.items()}).logits.numpy()
+    np.testing.assert_allclose(theirs, expected, atol=1e-5)
+    assert hf.config.id2label == {0: "neg", 1: "pos"}
+
+
+def test_resume_after_max_steps_equals_the_uninterrupted_run(model_dir, classification_run, capsys):
+    root = classification_run["root"]
+    out = root / "resumed"
+    common = args(model_dir, out, "classification", classification_run["train"], classification_run["validation"], "--epochs", "4")
+    assert cli.main(common + ["--max-steps", "9"]) == 0  # stops mid-epoch 2
+    assert "stopped at step 9/24" in capsys.readouterr().out
+    assert not (out / "results.json").exists()
+    assert cli.main(common + ["--resume"]) == 0
+    assert "resuming" in capsys.readouterr().out
+    assert records(out) == records(classification_run["out"])
+    from safetensors.numpy import load_file
+
+    a, b = load_file(str(out / "best" / "model.safetensors")), load_file(str(classification_run["out"] / "best" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_unseen_validation_label_and_head_size_are_refused(model_dir, classification_run, tmp_path, capsys):
+    root = classification_run["root"]
+    bad = classification_file(tmp_path / "val.jsonl", 6, 2, labels=("pos", "neg", "meh"))
+    out = tmp_path / "run"
+    assert cli.main(args(model_dir, out, "classification", classification_run["train"], bad)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"electra finetune: error: {bad}:3: label 'meh' is not one of the 2 labels of the training data ('neg', 'pos')")
+    assert not out.exists()
+    # best/ has a 2-label head: a 3-label training file does not fit it.
+    three = classification_file(tmp_path / "three.jsonl", 9, 2, labels=("pos", "neg", "meh"))
+    assert cli.main(args(root / "run" / "best", out, "classification", three, three)) == 2
+    assert "the training data has 3 labels but the ElectraForSequenceClassification head" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing-column", "column 'text' missing"),
+    ("empty", "empty"),
+    ("bad-json", "bad.jsonl:2"),
+    ("max-length", "--max-length 100 is longer than the 64 positions"),
+    ("squad-offset", "does not match the context there"),
+])
+def test_bad_input_is_refused_before_training(model_dir, tmp_path, case, message, capsys):
+    train = classification_file(tmp_path / "train.jsonl", 8, 0)
+    task, extra = "classification", []
+    if case == "missing-column":
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(json.dumps({"sentence": "good", "label": "pos"}) + "\n")
+    elif case == "empty":
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text("")
+    elif case == "bad-json":
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(json.dumps({"text": "good", "label": "pos"}) + "\n{not json\n")
+    elif case == "max-length":
+        bad, extra = train, ["--max-length", "100"]
+    else:
+        task, bad = "question-answering", tmp_path / "bad.json"
+        bad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "john lives in paris", "qas": [
+            {"id": "q", "question": "where", "answers": [{"text": "paris", "answer_start": 3}]}]}]}]}))
+        train = bad
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    code = cli.main(args(model_dir, out, task, train, bad, *extra))
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_out_holding_another_run_is_refused_unless_overwrite(model_dir, classification_run, capsys):
+    out = classification_run["out"]
+    before = (out / "results.json").read_text()
+    assert cli.main(args(model_dir, out, "classification", classification_run["train"], classification_run["validation"], "--epochs", "1")) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (out / "results.json").read_text() == before
+
+
+def test_token_classification_learns_entities(model_dir, tmp_path, capsys):
+    train, validation = tagging_file(tmp_path / "train.conll", 32, 0), tagging_file(tmp_path / "val.conll", 8, 1)
+    out = tmp_path / "run"
+    assert cli.main(args(model_dir, out, "token-classification", train, validation, "--epochs", "4")) == 0
+    losses = [r["loss"] for r in records(out) if "loss" in r]
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    results = json.loads((out / "results.json").read_text())
+    assert results["metric"] == "f1" and results["validation"]["gold_entities"] == 16
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("best validation (step ")
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["id2label"] == {"0": "B-LOC", "1": "B-PER", "2": "O"}
+
+
+def test_question_answering_learns_spans(model_dir, tmp_path):
+    train, validation = squad_file(tmp_path / "train.json", 32, 0), squad_file(tmp_path / "val.json", 8, 1)
+    out = tmp_path / "run"
+    assert cli.main(args(model_dir, out, "question-answering", train, validation, "--epochs", "4")) == 0
+    losses = [r["loss"] for r in records(out) if "loss" in r]
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    results = json.loads((out / "results.json").read_text())
+    assert results["metric"] == "f1" and set(results["validation"]) == {"exact_match", "f1"}
+    predictions = [json.loads(line) for line in (out / "predictions-validation.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in predictions] == [f"q{i}" for i in range(8)]
