@@ -28,6 +28,7 @@ FILES = {"safetensors": "model.safetensors", "pytorch": "pytorch_model.bin", "tf
 INDEXES = {"safetensors": "model.safetensors.index.json", "pytorch": "pytorch_model.bin.index.json",
            "tf": "tf_model.h5.index.json", "flax": "flax_model.msgpack.index.json"}
 ARCHITECTURES = ("ElectraModel", "ElectraForMaskedLM")  # bare; a head with the tied generator LM head
+SHARD_BYTES = 20_000  # several shards for the tiny config
 
 
 def needs(fmt: str) -> None:
@@ -36,8 +37,8 @@ def needs(fmt: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory) -> dict[tuple[str, str], tuple[Path, dict]]:
-    """(architecture, format) -> an HF directory in that format, and its canonical state."""
+def sources(tmp_path_factory) -> dict[tuple[str, str, bool], tuple[Path, dict]]:
+    """(architecture, format, sharded) -> an HF directory in that format, and its canonical state."""
     root = tmp_path_factory.mktemp("sources")
     made = {}
     for architecture in ARCHITECTURES:
@@ -46,10 +47,11 @@ def sources(tmp_path_factory) -> dict[tuple[str, str], tuple[Path, dict]]:
         for fmt in FORMATS:
             if fmt == "pytorch" and importlib_missing("torch"):
                 continue
-            directory = root / f"{architecture}-{fmt}"
-            write_pretrained(directory, config, state, architecture, format=fmt)
-            (directory / "vocab.txt").write_text("".join(f"w{i}\n" for i in range(config.vocab_size)))
-            made[architecture, fmt] = directory, match_state_dict(state, config, architecture)[0]
+            for shard in (None, SHARD_BYTES):
+                directory = root / f"{architecture}-{fmt}-{shard}"
+                write_pretrained(directory, config, state, architecture, format=fmt, max_shard_size=shard)
+                (directory / "vocab.txt").write_text("".join(f"w{i}\n" for i in range(config.vocab_size)))
+                made[architecture, fmt, shard is not None] = directory, match_state_dict(state, config, architecture)[0]
     return made
 
 
@@ -70,44 +72,37 @@ def assert_same_weights(directory: Path, expected: dict, architecture: str) -> N
         np.testing.assert_array_equal(got[key], expected[key], err_msg=key)
 
 
+@pytest.mark.parametrize("sharded", [False, True], ids=["one-file", "sharded"])
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("target", FORMATS)
 @pytest.mark.parametrize("source", FORMATS)
-def test_every_format_pair_round_trips_exactly(sources, tmp_path, capsys, source, target, architecture):
+def test_every_format_pair_round_trips_exactly(sources, tmp_path, capsys, source, target, architecture, sharded):
+    """Sharded: a sharded source converted with --max-shard-size 20KB into shards of the target."""
     needs(source), needs(target)
-    src, state = sources[architecture, source]
+    src, state = sources[architecture, source, sharded]
     dst = tmp_path / "out"
-    assert main(["convert", str(src), str(dst), "--to", target]) == 0
-    assert (dst / FILES[target]).is_file() and (dst / "vocab.txt").read_text() == (src / "vocab.txt").read_text()
+    assert main(["convert", str(src), str(dst), "--to", target, *(["--max-shard-size", "20KB"] if sharded else [])]) == 0
+    assert (dst / "vocab.txt").read_text() == (src / "vocab.txt").read_text()
+    if sharded:
+        index = json.loads((dst / INDEXES[target]).read_text())
+        shards = sorted(set(index["weight_map"].values()))
+        assert len(shards) > 1 and all((dst / name).is_file() for name in shards)
+        assert not (dst / FILES[target]).exists()
+    else:
+        assert (dst / FILES[target]).is_file() and not (dst / INDEXES[target]).exists()
     assert_same_weights(dst, state, architecture)
     assert f"wrote {dst} ({architecture}, {target}" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("target", FORMATS)
-def test_sharded_output_round_trips_and_reads_back_as_a_source(sources, tmp_path, target):
-    needs(target)
-    src, state = sources["ElectraForMaskedLM", "safetensors"]
-    sharded = tmp_path / "sharded"
-    assert main(["convert", str(src), str(sharded), "--to", target, "--max-shard-size", "20KB"]) == 0
-    index = json.loads((sharded / INDEXES[target]).read_text())
-    shards = sorted(set(index["weight_map"].values()))
-    assert len(shards) > 1 and all((sharded / name).is_file() for name in shards)
-    assert not (sharded / FILES[target]).exists()
-    assert_same_weights(sharded, state, "ElectraForMaskedLM")
-    back = tmp_path / "back"  # a sharded source converts back to one file
-    assert main(["convert", str(sharded), str(back), "--to", "safetensors"]) == 0
-    assert_same_weights(back, state, "ElectraForMaskedLM")
-
-
 def test_a_weights_file_is_a_source(sources, tmp_path):
-    src, state = sources["ElectraForMaskedLM", "flax"]
+    src, state = sources["ElectraForMaskedLM", "flax", False]
     assert main(["convert", str(src / "flax_model.msgpack"), str(tmp_path / "out"), "--to", "safetensors"]) == 0
     assert_same_weights(tmp_path / "out", state, "ElectraForMaskedLM")
 
 
 def test_verify_prints_the_difference_across_frameworks(sources, tmp_path, capsys):
     pytest.importorskip("torch"), pytest.importorskip("flax")
-    src, _ = sources["ElectraForMaskedLM", "pytorch"]
+    src, _ = sources["ElectraForMaskedLM", "pytorch", False]
     assert main(["convert", str(src), str(tmp_path / "out"), "--to", "flax", "--verify"]) == 0
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("verify"))
     assert line.startswith(f"verify {tmp_path / 'out'}: ElectraForMaskedLM in flax from flax vs SRC in pt: ") and "logits" in line
@@ -118,7 +113,7 @@ def test_verify_fails_and_writes_nothing_when_dst_differs(sources, tmp_path, cap
     pytest.importorskip("torch")
     from electra.commands import convert
 
-    src, _ = sources["ElectraModel", "safetensors"]
+    src, _ = sources["ElectraModel", "safetensors", False]
     real_write = convert.write_one
 
     def write_damaged(directory, item, fmt, max_shard_size):
@@ -142,7 +137,7 @@ def electra(*argv: str) -> subprocess.CompletedProcess:
 
 
 def test_refusals_are_one_line_and_exit_2(sources, tmp_path):
-    src, _ = sources["ElectraModel", "safetensors"]
+    src, _ = sources["ElectraModel", "safetensors", False]
     not_empty = tmp_path / "taken"
     not_empty.mkdir()
     (not_empty / "keep.txt").write_text("mine")
@@ -171,7 +166,7 @@ def test_refusals_are_one_line_and_exit_2(sources, tmp_path):
 
 
 def test_overwrite_replaces_the_destination(sources, tmp_path):
-    src, state = sources["ElectraForMaskedLM", "safetensors"]
+    src, state = sources["ElectraForMaskedLM", "safetensors", False]
     dst = tmp_path / "out"
     dst.mkdir()
     (dst / "old.txt").write_text("old")
