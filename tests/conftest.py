@@ -131,7 +131,7 @@ def kill_then_resume(monkeypatch, argv: list[str], kill_at_step: int, resumes_fr
     KeyboardInterrupt there (a kill), checks that the last checkpoint is the one of step
     `resumes_from`, then runs it again with `--resume` to the end."""
     from electra import cli
-    from electra import pretrain as run_module
+    from electra.commands import pretrain as run_module
 
     original = run_module.make_trainer
 
