@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from electra.commands import convert
+from electra.commands import convert, predict
 from electra.common.errors import CheckpointError
 
 BACKENDS = ("pt", "tf", "flax")
@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_parser(sub)
     _export_parser(sub)
     _finetune_parser(sub)
+    predict.add_parser(sub)
     return parser
 
 
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             from electra.commands.finetune import run_finetune
 
             run_finetune(args)
+        elif args.command == "predict":
+            return predict.run_predict(args)
         elif args.command == "export":
             from electra.commands.export import run_export
 

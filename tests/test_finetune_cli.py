@@ -82,6 +82,13 @@ def args(model_dir, out, task, train, validation, *extra):
             "--out", str(out), "--max-length", "32", "--batch-size", "8", "--lr", "1e-3", "--layerwise-lr-decay", "1", "--no-progress", *extra]
 
 
+def predict(model, input_file, output, *extra):
+    """`electra predict` on a file; returns its records."""
+    assert cli.main(["predict", "--model", str(model), "--input", str(input_file), "--output", str(output), "--max-length", "32",
+                     *extra]) == 0
+    return [json.loads(line) for line in Path(output).read_text().splitlines()]
+
+
 def records(out: Path):
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
@@ -123,6 +130,48 @@ def test_classification_learns_and_writes_its_outputs(classification_run, capsys
     assert (out / "best" / "vocab.txt").is_file() and (out / "curves.png").is_file()
     predictions = [json.loads(line) for line in (out / "predictions-validation.jsonl").read_text().splitlines()]
     assert len(predictions) == 16 and all(p["prediction"] == p["label"] for p in predictions)
+
+
+@pytest.mark.parametrize("backend", ["pt", "tf", "flax"])
+def test_predict_labels_new_text_as_the_evaluation_did(classification_run, tmp_path, backend, capsys):
+    pytest.importorskip({"pt": "torch", "tf": "tensorflow", "flax": "flax"}[backend])
+    out = classification_run["out"]
+    evaluated = [json.loads(line) for line in (out / "predictions-validation.jsonl").read_text().splitlines()]
+    texts = tmp_path / "texts.csv"  # another format than training's, and no label column
+    texts.write_text("text\n" + "".join(json.loads(line)["text"] + "\n" for line in classification_run["validation"].read_text().splitlines()))
+    predicted = predict(out / "best", texts, tmp_path / "predicted.jsonl", "--backend", backend)
+    assert [p["line"] for p in predicted] == list(range(2, 18))
+    assert [p["label"] for p in predicted] == [e["prediction"] for e in evaluated]
+    for p, e in zip(predicted, evaluated):
+        logits = np.array(e["logits"])
+        softmax = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        np.testing.assert_allclose([p["probabilities"]["neg"], p["probabilities"]["pos"]], softmax, atol=1e-5)
+        assert p["probability"] == max(p["probabilities"].values())
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"wrote 16 classification predictions to {tmp_path / 'predicted.jsonl'}"
+
+
+@pytest.mark.parametrize("case, message", [
+    ("bare", "electra predict runs a fine-tuned"),
+    ("exists", "exists; pass --overwrite"),
+    ("max-length", "is longer than the 64 positions"),
+    ("missing-column", "no key 'text'; this line has 'sentence'"),
+])
+def test_predict_refuses_bad_input_before_writing(model_dir, classification_run, tmp_path, case, message, capsys):
+    model, output, extra = classification_run["out"] / "best", tmp_path / "out.jsonl", []
+    if case == "bare":
+        model = model_dir
+    elif case == "exists":
+        output.write_text("keep me\n")
+    elif case == "max-length":
+        extra = ["--max-length", "100"]
+    source = classification_run["validation"]
+    if case == "missing-column":
+        source = tmp_path / "other.jsonl"
+        source.write_text(json.dumps({"sentence": "good"}) + "\n")
+    code = cli.main(["predict", "--model", str(model), "--input", str(source), "--output", str(output), *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert (output.read_text() == "keep me\n") if case == "exists" else not output.exists()
 
 
 def test_best_reloads_with_the_predicted_logits_in_pt_and_transformers(classification_run):
@@ -230,6 +279,20 @@ def test_token_classification_learns_entities(model_dir, tmp_path, capsys):
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("best validation (step ")
     config = json.loads((out / "best" / "config.json").read_text())
     assert config["id2label"] == {"0": "B-LOC", "1": "B-PER", "2": "O"}
+    # electra predict on the words alone (one CoNLL column) tags them as the evaluation did.
+    words_only = tmp_path / "words.conll"
+    words_only.write_text("\n".join(line.split(" ")[0] for line in validation.read_text().splitlines()))
+    evaluated = [json.loads(line) for line in (out / "predictions-validation.jsonl").read_text().splitlines()]
+    predicted = predict(out / "best", words_only, tmp_path / "tags.jsonl")
+    assert [p["tags"] for p in predicted] == [e["prediction"] for e in evaluated]
+    assert [p["words"] for p in predicted] == [e["words"] for e in evaluated]
+    # A sentence longer than --max-length: the words cut get tag null (and a warning), none is dropped.
+    long_sentence = tmp_path / "long.conll"
+    long_sentence.write_text("\n".join(["john", "lives", "in", "paris"] * 10))
+    capsys.readouterr()
+    [cut] = predict(out / "best", long_sentence, tmp_path / "long.jsonl", "--max-length", "8")
+    assert len(cut["tags"]) == 40 and cut["tags"][6:] == [None] * 34 and None not in cut["tags"][:6]
+    assert "1 of 1 sentences are longer than --max-length 8" in capsys.readouterr().err
 
 
 def test_question_answering_learns_spans(model_dir, tmp_path):
@@ -243,6 +306,18 @@ def test_question_answering_learns_spans(model_dir, tmp_path):
     assert results["metric"] == "f1" and set(results["validation"]) == {"exact_match", "f1"}
     predictions = [json.loads(line) for line in (out / "predictions-validation.jsonl").read_text().splitlines()]
     assert [p["id"] for p in predictions] == [f"q{i}" for i in range(8)]
+    # electra predict on the questions without their answers gives the evaluated answers and their spans.
+    document = json.loads(validation.read_text())
+    for paragraph in document["data"][0]["paragraphs"]:
+        for qa in paragraph["qas"]:
+            del qa["answers"]
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps(document))
+    answers = predict(out / "best", questions, tmp_path / "answers.jsonl")
+    assert [(a["id"], a["answer"]) for a in answers] == [(p["id"], p["prediction"]) for p in predictions]
+    for answer, paragraph in zip(answers, document["data"][0]["paragraphs"]):
+        assert paragraph["context"][answer["start"]:answer["end"]] == answer["answer"]
+        assert 0 < answer["probability"] <= 1
 
 
 @pytest.mark.parametrize("backend", [b for b in ("tf", "flax") if (Path(__file__).parents[1] / "electra" / b / "finetuning.py").is_file()])

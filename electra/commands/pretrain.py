@@ -230,7 +230,7 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings
     module = importlib.import_module(f"electra.{backend}.trainer")
     schedule = LinearSchedule(settings["lr"], settings["warmup_steps"], settings["steps"])
     weights = recipe.LossWeights(discriminator=settings["disc_weight"])
-    pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"])
+    pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"], prior=settings["mask_prob"])
     return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], max_predictions=max_predictions(settings),
                                      **(trainer_args or {}))
 

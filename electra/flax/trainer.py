@@ -77,6 +77,8 @@ class ElectraPretrainer:
         loss_weights: generator and discriminator loss weights (1 and 50 by default).
         temperature: sampling temperature of the generator.
         seed: initialises the parameters.
+        prior: the discriminator's output bias starts at `recipe.prior_logit(prior)` (the
+            masking rate by default); None keeps HF's zero.
         dtype: compute dtype (parameters stay float32; sampling is always float32).
         gradient_checkpointing: recompute each layer in the backward pass.
     """
@@ -89,6 +91,7 @@ class ElectraPretrainer:
         temperature: float = 1.0,
         *,
         seed: int = 0,
+        prior: float | None = recipe.DEFAULT_MASK_PROB,
         dtype=jnp.float32,
         gradient_checkpointing: bool = False,
     ):
@@ -98,6 +101,9 @@ class ElectraPretrainer:
         kwargs = dict(dtype=dtype, gradient_checkpointing=gradient_checkpointing)
         self.discriminator = ElectraForPreTraining(discriminator_config, seed=seed, **kwargs)
         self.generator = ElectraForMaskedLM(generator_config, seed=seed + 1, **kwargs)
+        if prior is not None:
+            head = self.discriminator.params["discriminator_predictions"]["dense_prediction"]
+            head["bias"] = jnp.full_like(head["bias"], recipe.prior_logit(prior))
         generator = dict(self.generator.params)
         generator["electra"] = {k: v for k, v in generator["electra"].items() if k != "embeddings"}
         self.params = {"discriminator": self.discriminator.params, "generator": generator}

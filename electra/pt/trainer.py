@@ -37,6 +37,8 @@ class ElectraPretrainer(nn.Module):
         temperature: sampling temperature of the generator.
         seed: seeds the weight initialisation (without touching the global torch RNG);
             None draws from the global RNG.
+        prior: the discriminator's output bias starts at `recipe.prior_logit(prior)` (the
+            masking rate by default); None keeps HF's zero.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class ElectraPretrainer(nn.Module):
         loss_weights: recipe.LossWeights = recipe.LossWeights(),
         temperature: float = 1.0,
         seed: int | None = None,
+        prior: float | None = recipe.DEFAULT_MASK_PROB,
     ):
         super().__init__()
         recipe.check_pair(discriminator_config, generator_config)
@@ -56,6 +59,9 @@ class ElectraPretrainer(nn.Module):
                 torch.manual_seed(recipe.step_seed(seed, 0, "init"))
             self.discriminator = ElectraForPreTraining(discriminator_config)
             self.generator = ElectraForMaskedLM(generator_config)
+        if prior is not None:
+            with torch.no_grad():
+                self.discriminator.discriminator_predictions.dense_prediction.bias.fill_(recipe.prior_logit(prior))
         # One embeddings module in both networks: tables and LayerNorm shared, then re-tie
         # the generator head to the shared word table.
         self.generator.electra.embeddings = self.discriminator.electra.embeddings

@@ -47,6 +47,8 @@ class ElectraPretrainer(keras.Model):
         temperature: sampling temperature of the generator.
         seed: seeds the weight initialisation (without touching the global Python, NumPy
             or TF RNGs); None draws from Python's global `random`.
+        prior: the discriminator's output bias starts at `recipe.prior_logit(prior)` (the
+            masking rate by default); None keeps HF's zero.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class ElectraPretrainer(keras.Model):
         loss_weights: recipe.LossWeights = recipe.LossWeights(),
         temperature: float = 1.0,
         seed: int | None = None,
+        prior: float | None = recipe.DEFAULT_MASK_PROB,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -78,10 +81,14 @@ class ElectraPretrainer(keras.Model):
         self.loss_weights = loss_weights
         self.temperature = temperature
         self.seed = seed
+        self.prior = prior
 
     def build(self, input_shape=None):
         self.discriminator.build()
         self.generator.build()
+        if self.prior is not None:
+            bias = self.discriminator.discriminator_predictions.dense_prediction.bias
+            bias.assign(tf.fill(bias.shape, tf.constant(recipe.prior_logit(self.prior), bias.dtype)))
         self.built = True
 
     def named_variables(self) -> list[tuple[str, keras.Variable, bool]]:

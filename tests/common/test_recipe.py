@@ -41,3 +41,15 @@ def test_step_metrics_without_masked_positions_and_wrong_length():
     assert math.isnan(metrics["generator_accuracy"]) and metrics["discriminator_precision"] == 0.0
     with pytest.raises(ValueError, match="expected 3 losses then 7 counts, got shape \\(9,\\)"):
         recipe.step_metrics([0.0] * 9)
+
+
+def test_prior_logit_is_the_log_odds_and_refuses_shares_outside_0_1():
+    import math
+
+    assert recipe.prior_logit(0.15) == pytest.approx(math.log(0.15 / 0.85), abs=1e-12)
+    assert recipe.prior_logit(0.5) == 0.0
+    p = recipe.prior_logit(0.15)
+    assert 1 / (1 + math.exp(-p)) == pytest.approx(0.15, abs=1e-12)
+    for bad in (0.0, 1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="must be in \\(0, 1\\)"):
+            recipe.prior_logit(bad)

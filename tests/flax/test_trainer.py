@@ -230,7 +230,8 @@ def recount(batch, generator_logits, discriminator_logits, replaced):
 
 def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_counts():
     disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    model = ElectraPretrainer(disc, generator_config(disc, 0.5))
+    # HF's zero output bias: the untrained discriminator predicts both classes (the prior's bias predicts none).
+    model = ElectraPretrainer(disc, generator_config(disc, 0.5), prior=None)
     batch = make_batch(disc, B=4, seed=5)  # row 1 padded
     out = model(**batch, noise_seed=prng.key(recipe.step_seed(3, 0, "gumbel") & 0x7FFFFFFF))
     counts = recount(batch, np.asarray(out.generator_logits), np.asarray(out.discriminator_logits), np.asarray(out.replaced))
@@ -287,3 +288,13 @@ def test_two_way_data_parallel_step_equals_one_way():
         for key in one:
             assert two[key] == pytest.approx(one[key], rel=1e-5, abs=1e-6), key
     assert report["worst"] < 1e-5
+
+
+def test_discriminator_bias_starts_at_the_masking_prior_unless_none():
+    disc = tiny_config()
+
+    def bias(prior):
+        params = ElectraPretrainer(disc, generator_config(disc, 0.5), prior=prior).params
+        return np.asarray(params["discriminator"]["discriminator_predictions"]["dense_prediction"]["bias"]).tolist()
+
+    assert bias(0.15) == [np.float32(recipe.prior_logit(0.15))] and bias(None) == [0.0]

@@ -79,7 +79,8 @@ def recount(batch, generator_logits, discriminator_logits, replaced):
 def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_counts():
     disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     torch.manual_seed(0)
-    model = ElectraPretrainer(disc, generator_config(disc, 0.5))
+    # HF's zero output bias: the untrained discriminator predicts both classes (the prior's bias predicts none).
+    model = ElectraPretrainer(disc, generator_config(disc, 0.5), prior=None)
     batch = masked_batch(disc.vocab_size, B=4, L=12, seed=5)  # row 1 padded
     out = model(**{k: torch.as_tensor(v) for k, v in batch.items()}, noise_seed=recipe.step_seed(3, 0, "gumbel"))
     counts = recount(batch, out.generator_logits.detach().numpy(), out.discriminator_logits.detach().numpy(), out.replaced.numpy())
@@ -155,3 +156,11 @@ def test_a_batch_over_max_predictions_is_refused(pretrainer):
         trainer.train_step(batch, 0)
     with pytest.raises(ValueError, match="max_predictions must be >= 1"):
         PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 10), max_predictions=0)
+
+
+def test_discriminator_bias_starts_at_the_masking_prior_unless_none():
+    disc = tiny_config()
+    biases = {prior: ElectraPretrainer(disc, generator_config(disc, 0.5), prior=prior).discriminator.discriminator_predictions
+              .dense_prediction.bias.detach().numpy() for prior in (0.15, 0.3, None)}
+    assert biases[0.15].tolist() == [np.float32(recipe.prior_logit(0.15))]
+    assert biases[0.3].tolist() == [np.float32(recipe.prior_logit(0.3))] and biases[None].tolist() == [0.0]

@@ -23,9 +23,9 @@ def make_batch(config, B=3, L=12, seed=0):
     return {k: v.astype(np.int32) for k, v in masked_batch(config.vocab_size, B, L, seed).items()}
 
 
-def make_pretrainer(seed=0, **changes):
+def make_pretrainer(seed=0, prior=recipe.DEFAULT_MASK_PROB, **changes):
     disc = tiny_config(**changes)
-    model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=seed)
+    model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=seed, prior=prior)
     model.build()
     return model
 
@@ -108,7 +108,8 @@ def recount(batch, generator_logits, discriminator_logits, replaced):
 
 
 def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_counts():
-    model = make_pretrainer(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    # HF's zero output bias: the untrained discriminator predicts both classes (the prior's bias predicts none).
+    model = make_pretrainer(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, prior=None)
     batch = make_batch(model.discriminator.config, B=4, seed=5)  # row 1 padded
     value = recipe.step_seed(3, 0, "gumbel")
     out = model(**batch, noise_seed=tf.constant([value >> 32, value & 0xFFFFFFFF], tf.int64))
@@ -263,3 +264,10 @@ def test_a_batch_over_max_predictions_is_refused(pretrainer):
         trainer.train_step(batch, 0)
     with pytest.raises(ValueError, match="max_predictions must be >= 1"):
         PretrainingTrainer(pretrainer, LinearSchedule(1e-3, 1, 10), max_predictions=0)
+
+
+def test_discriminator_bias_starts_at_the_masking_prior_unless_none():
+    def bias(prior):
+        return make_pretrainer(prior=prior).discriminator.discriminator_predictions.dense_prediction.bias.numpy().tolist()
+
+    assert bias(0.15) == [np.float32(recipe.prior_logit(0.15))] and bias(None) == [0.0]

@@ -16,6 +16,7 @@ import numpy as np
 from electra.common.config import ElectraConfig
 
 GUMBEL_EPS = 1e-9
+DEFAULT_MASK_PROB = 0.15
 # Fields the two networks must agree on, since they share the embedding tables and LayerNorm.
 SHARED_FIELDS = ("vocab_size", "embedding_size", "max_position_embeddings", "type_vocab_size", "pad_token_id", "layer_norm_eps")
 
@@ -53,6 +54,23 @@ def check_pair(discriminator: ElectraConfig, generator: ElectraConfig) -> None:
             raise ValueError(f"generator and discriminator must share {name} (their embeddings are shared), got {g} and {d}")
     if not generator.tie_word_embeddings:
         raise ValueError("the generator's output layer must be tied to the shared word embeddings (tie_word_embeddings=True)")
+
+
+def prior_logit(replaced_share: float) -> float:
+    """log(p / (1 - p)): the discriminator's output bias at which its first predictions are
+    already the share p of replaced tokens (about the masking rate while the generator is
+    untrained).
+
+    Started from HF's zero bias instead, the discriminator's first steps spend the whole
+    network on pulling every logit from 0 down to that prior: Adam moves every weight at
+    once, the token representations collapse onto one direction, and the tiny preset
+    then sat at the prior's loss for a whole run (1,200 steps, docs/pretraining-recipe.md
+    "Starting from the prior"). Google's code starts from zero; this is our one change
+    to its initialisation.
+    """
+    if not 0.0 < replaced_share < 1.0:
+        raise ValueError(f"the discriminator's prior share of replaced tokens must be in (0, 1), got {replaced_share}")
+    return float(np.log(replaced_share) - np.log1p(-replaced_share))
 
 
 def gumbel(uniform, log=np.log):
