@@ -14,6 +14,7 @@ from pathlib import Path
 
 from electra.commands import convert, predict
 from electra.common.errors import CheckpointError
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB
 
 BACKENDS = ("pt", "tf", "flax")
 
@@ -35,7 +36,7 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default: 128)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 5e-4 tiny/small, 2e-4 base/large)")
     p.add_argument("--warmup-steps", type=int, default=None, help="linear warmup steps (default: 10%% of --steps, at most 10000)")
-    p.add_argument("--mask-prob", type=float, default=0.15, help="fraction of tokens masked for the generator (default: 0.15)")
+    p.add_argument("--mask-prob", type=float, default=DEFAULT_MASK_PROB, help="fraction of tokens masked for the generator (default: %(default)s)")
     p.add_argument("--disc-weight", type=float, default=50.0, help="weight of the discriminator loss (default: 50)")
     p.add_argument("--seed", type=int, default=0, help="seeds the initialisation, data order, masking, sampling and dropout (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/electra-pretrain"), help="output directory (default: runs/electra-pretrain)")

@@ -110,6 +110,16 @@ def read_model_config(model: Path) -> dict:
         raise ValueError(f"--model {model}: config.json is not valid JSON ({err})") from None
 
 
+def load_tokenizer(directory, named):
+    """The fast tokenizer of `directory`; `named` is the --tokenizer the error names."""
+    from electra.common.tokenizers.fast import ElectraTokenizerFast
+
+    try:
+        return ElectraTokenizerFast.from_pretrained(directory)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--tokenizer {named}: no tokenizer files there ({err}); pass --tokenizer DIR") from None
+
+
 # ------------------------------------------------------------------------------------------ data
 @dataclass
 class Split:
@@ -357,8 +367,6 @@ def _fmt(scores: dict[str, float]) -> str:
 # ------------------------------------------------------------------------------------------ the run
 def run_finetune(args: argparse.Namespace) -> dict[str, Any]:
     """The whole `electra finetune` job; returns results.json's content."""
-    from electra.common.tokenizers.fast import ElectraTokenizerFast
-
     model_config = read_model_config(args.model)
     settings = run_settings(args, model_config)
     out = Path(args.out)
@@ -367,10 +375,7 @@ def run_finetune(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--max-steps must be at least 1, got {max_steps}")
     check_backend(settings["backend"])
     check_output(out, settings, args.resume, overwrite)
-    try:
-        tokenizer = ElectraTokenizerFast.from_pretrained(out / "tokenizer" if args.resume else settings["tokenizer"])
-    except (OSError, ValueError) as err:
-        raise ValueError(f"--tokenizer {settings['tokenizer']}: no tokenizer files there ({err}); pass --tokenizer DIR") from None
+    tokenizer = load_tokenizer(out / "tokenizer" if args.resume else settings["tokenizer"], settings["tokenizer"])
     label_map = None if settings["task"] == "question-answering" else label_map_of(settings)
     check_head(settings, model_config, label_map)
     train = read_split(settings, settings["train"], tokenizer, label_map)

@@ -25,9 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from electra.commands.finetune import TASKS, Split, _pad, predict_split, read_model_config
+from electra.commands.finetune import TASKS, Split, _pad, load_tokenizer, predict_split, read_model_config
+from electra.commands.pretrain import check_backend
+from electra.common.config import ElectraConfig
 from electra.common.files import atomic_write_text
 from electra.common.finetuning import recipe
+from electra.common.finetuning.labels import LabelMap
 
 TASK_OF = {architecture: task for task, architecture in TASKS.items()}
 MULTI_LABEL_THRESHOLD = 0.5  # sigmoid(0): the logit sign evaluation uses
@@ -66,7 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def task_of(model: Path, config: dict) -> str:
     architectures = config.get("architectures") or []
     if not architectures or architectures[0] not in TASK_OF:
-        raise ValueError(f"--model {model} is a {architectures[0] if architectures else 'model without architectures'} "
+        raise ValueError(f"--model {model} holds {'an ' + architectures[0] if architectures else 'a model without architectures'} "
                          f"checkpoint; electra predict runs a fine-tuned {', '.join(TASK_OF)} (the best/ of electra finetune)")
     return TASK_OF[architectures[0]]
 
@@ -88,6 +91,16 @@ def check_settings(args: argparse.Namespace, task: str, config: dict) -> int:
     return max_length
 
 
+def label_map(model: Path, config: dict) -> LabelMap:
+    """The head's labels (`id2label`, `problem_type`); a config without `problem_type` is read
+    as HF reads it: one output is a regression, more a single-label classification."""
+    parsed = ElectraConfig.from_dict(config, source=f"{model}/config.json")
+    labels = LabelMap.from_config(parsed)
+    if parsed.problem_type is None and labels.num_labels == 1:
+        return LabelMap("regression", labels.names)
+    return labels
+
+
 def load_model(args: argparse.Namespace, task: str):
     """The backend's `FinetuneTrainer` around the checkpoint: its `predict` is the evaluation's
     forward (eval mode, the precision's autocast, input checks); the optimizer is not used."""
@@ -101,7 +114,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def classification_records(args, config: dict, tokenizer, max_length: int, trainer) -> list[dict[str, Any]]:
+def classification_records(args, labels: LabelMap, tokenizer, max_length: int, trainer) -> list[dict[str, Any]]:
     from electra.common.finetuning import classification
 
     examples = classification.read_text_examples(args.input, text_column=args.text_column or "text",
@@ -112,8 +125,7 @@ def classification_records(args, config: dict, tokenizer, max_length: int, train
               "their end was cut (as in fine-tuning)", file=sys.stderr)
     split = Split(str(args.input), _pad(encoding, max_length, tokenizer.pad_token_id), {}, examples)
     logits = predict_split(trainer, split, args.batch_size)["logits"].astype(np.float64)
-    names = [str(config.get("id2label", {}).get(str(i), f"LABEL_{i}")) for i in range(logits.shape[-1])]
-    problem = config.get("problem_type") or ("regression" if logits.shape[-1] == 1 else "single_label_classification")
+    names, problem = labels.names, labels.problem_type
     records = []
     for example, row in zip(examples, logits):
         if problem == "regression":
@@ -130,7 +142,7 @@ def classification_records(args, config: dict, tokenizer, max_length: int, train
     return records
 
 
-def tagging_records(args, config: dict, tokenizer, max_length: int, trainer) -> list[dict[str, Any]]:
+def tagging_records(args, labels: LabelMap, tokenizer, max_length: int, trainer) -> list[dict[str, Any]]:
     from electra.common.finetuning import tagging
 
     sentences = tagging.read_tagged_sentences(args.input, words_key=args.text_column or "tokens", tags_key=None)
@@ -144,16 +156,15 @@ def tagging_records(args, config: dict, tokenizer, max_length: int, trainer) -> 
     firsts = arrays.pop("labels") != tagging.IGNORE_INDEX
     split = Split(str(args.input), arrays, {}, sentences)
     predicted = predict_split(trainer, split, args.batch_size)["logits"].argmax(-1)
-    id2label = config.get("id2label", {})
     records = []
     for sentence, row, first in zip(sentences, predicted, firsts):
-        tags = [str(id2label.get(str(int(i)), f"LABEL_{int(i)}")) for i in row[first]]
+        tags = [labels.names[i] for i in row[first]]
         tags += [None] * (len(sentence.words) - len(tags))
         records.append({"line": sentence.lines[0], "words": list(sentence.words), "tags": tags})
     return records
 
 
-def answer_records(args, config: dict, tokenizer, max_length: int, trainer) -> list[dict[str, Any]]:
+def answer_records(args, labels: LabelMap, tokenizer, max_length: int, trainer) -> list[dict[str, Any]]:
     from electra.common.finetuning import squad
     from electra.common.finetuning.answers import decode_answers
 
@@ -173,17 +184,13 @@ def run_predict(args: argparse.Namespace) -> int:
     config = read_model_config(args.model)
     task = task_of(args.model, config)
     max_length = check_settings(args, task, config)
-    from electra.common.tokenizers.fast import ElectraTokenizerFast
-
-    tokenizer_dir = args.tokenizer or args.model
-    if not (Path(tokenizer_dir) / "vocab.txt").is_file() and not (Path(tokenizer_dir) / "tokenizer.json").is_file():
-        raise ValueError(f"no tokenizer files (vocab.txt or tokenizer.json) in {tokenizer_dir}; pass --tokenizer DIR")
-    tokenizer = ElectraTokenizerFast.from_pretrained(tokenizer_dir)
+    check_backend(args.backend)
+    tokenizer = load_tokenizer(args.tokenizer or args.model, args.tokenizer or args.model)
     records_of = {"classification": classification_records, "token-classification": tagging_records,
                   "question-answering": answer_records}[task]
     # The input is read and checked before the model is loaded (`records_of` reads first).
     trainer = _Lazy(lambda: load_model(args, task))
-    records = records_of(args, config, tokenizer, max_length, trainer)
+    records = records_of(args, label_map(args.model, config), tokenizer, max_length, trainer)
     atomic_write_text(args.output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     print(f"wrote {len(records)} {task} predictions to {args.output}")
     return 0

@@ -31,7 +31,7 @@ from electra.common import validation
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.pretraining import recipe
-from electra.common.pretraining.masking import IGNORE_INDEX, check_max_predictions, most_predictions
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions, most_predictions
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.common.weights.layouts import canonical_to_hf_flax, hf_flax_to_canonical
 from electra.flax import losses, prng
@@ -91,7 +91,7 @@ class ElectraPretrainer:
         temperature: float = 1.0,
         *,
         seed: int = 0,
-        prior: float | None = recipe.DEFAULT_MASK_PROB,
+        prior: float | None = DEFAULT_MASK_PROB,
         dtype=jnp.float32,
         gradient_checkpointing: bool = False,
     ):

@@ -20,7 +20,7 @@ from torch import nn
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.pretraining import recipe
-from electra.common.pretraining.masking import IGNORE_INDEX, check_max_predictions
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.pt import losses
 from electra.pt.optim import ElectraAdamW
@@ -48,7 +48,7 @@ class ElectraPretrainer(nn.Module):
         loss_weights: recipe.LossWeights = recipe.LossWeights(),
         temperature: float = 1.0,
         seed: int | None = None,
-        prior: float | None = recipe.DEFAULT_MASK_PROB,
+        prior: float | None = DEFAULT_MASK_PROB,
     ):
         super().__init__()
         recipe.check_pair(discriminator_config, generator_config)

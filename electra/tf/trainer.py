@@ -30,7 +30,7 @@ import tensorflow as tf
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.pretraining import recipe
-from electra.common.pretraining.masking import IGNORE_INDEX, check_max_predictions
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.tf import losses, prng
 from electra.tf.optim import ElectraAdamW
@@ -58,7 +58,7 @@ class ElectraPretrainer(keras.Model):
         loss_weights: recipe.LossWeights = recipe.LossWeights(),
         temperature: float = 1.0,
         seed: int | None = None,
-        prior: float | None = recipe.DEFAULT_MASK_PROB,
+        prior: float | None = DEFAULT_MASK_PROB,
         **kwargs,
     ):
         super().__init__(**kwargs)

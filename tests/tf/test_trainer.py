@@ -14,6 +14,7 @@ import tensorflow as tf
 from conftest import REPO_ROOT, masked_batch, tiny_config
 from electra.common.config import generator_config
 from electra.common.pretraining import recipe
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB
 from electra.common.pretraining.schedule import LinearSchedule
 from electra.tf.optim import ElectraAdamW
 from electra.tf.trainer import ElectraPretrainer, PretrainingTrainer
@@ -23,7 +24,7 @@ def make_batch(config, B=3, L=12, seed=0):
     return {k: v.astype(np.int32) for k, v in masked_batch(config.vocab_size, B, L, seed).items()}
 
 
-def make_pretrainer(seed=0, prior=recipe.DEFAULT_MASK_PROB, **changes):
+def make_pretrainer(seed=0, prior=DEFAULT_MASK_PROB, **changes):
     disc = tiny_config(**changes)
     model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=seed, prior=prior)
     model.build()

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from electra.common.pretraining.corpus import Corpus, DocumentStart, PathLike
-from electra.common.pretraining.masking import mask_batch
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB, mask_batch
 from electra.common.pretraining.packing import TokenizeBatch, build_examples
 
 SPLITS = {"train": 0, "eval": 1}  # split -> its seed component
@@ -73,7 +73,7 @@ class PretrainingBatches:
         split: str = "train",
         eval_every: int = 20,
         shuffle_buffer: int = 10_000,
-        mask_prob: float = 0.15,
+        mask_prob: float = DEFAULT_MASK_PROB,
         max_predictions: int | None = None,
     ):
         if split not in SPLITS:

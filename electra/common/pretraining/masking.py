@@ -17,6 +17,8 @@ import numpy as np
 
 from electra.common.validation import IGNORE_INDEX
 
+DEFAULT_MASK_PROB = 0.15  # the original code's mask_prob
+
 MASK_TOKEN_FRACTION = 0.85  # share of the chosen positions replaced by [MASK]; the rest stay as they are
 
 
@@ -45,7 +47,7 @@ def mask_batch(
     attention_mask: np.ndarray,
     rng: np.random.Generator,
     *,
-    mask_prob: float = 0.15,
+    mask_prob: float = DEFAULT_MASK_PROB,
     max_predictions: int | None = None,
     special_ids: Iterable[int],
     mask_id: int,

@@ -16,7 +16,6 @@ import numpy as np
 from electra.common.config import ElectraConfig
 
 GUMBEL_EPS = 1e-9
-DEFAULT_MASK_PROB = 0.15
 # Fields the two networks must agree on, since they share the embedding tables and LayerNorm.
 SHARED_FIELDS = ("vocab_size", "embedding_size", "max_position_embeddings", "type_vocab_size", "pad_token_id", "layer_norm_eps")
 
