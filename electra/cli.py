@@ -15,6 +15,7 @@ from pathlib import Path
 from electra.commands import convert, predict
 from electra.common.errors import CheckpointError
 from electra.common.pretraining.masking import DEFAULT_MASK_PROB
+from electra.common.pretraining.recipe import OBJECTIVES
 
 BACKENDS = ("pt", "tf", "flax")
 
@@ -23,21 +24,26 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pretrain",
         help="pretrain a generator + discriminator with replaced token detection",
-        description="Pretrain ELECTRA (replaced token detection). With no --corpus, trains on the "
-        "docstrings of this Python's standard library and its help topics (nothing downloaded).",
+        description="Pretrain ELECTRA (replaced token detection), or with --objective mlm the masked-LM baseline. "
+        "With no --corpus, trains on the docstrings of this Python's standard library and its help topics "
+        "(nothing downloaded).",
     )
+    p.add_argument("--objective", choices=OBJECTIVES, default="rtd",
+                   help="rtd: generator + discriminator (ELECTRA); mlm: one masked-LM network of the discriminator's size, "
+                   "trained on the same masked batches, written to OUT/mlm (the paper's BERT baseline) (default: rtd)")
     p.add_argument("--backend", choices=BACKENDS, default="pt", help="framework to train with (default: pt)")
     p.add_argument("--corpus", nargs="+", type=Path, help="text files, folders or JSON Lines files (default: the embedded corpus)")
     p.add_argument("--preset", default="tiny", help="model size: tiny, small, base, large (default: tiny)")
     p.add_argument("--config", type=Path, help="a discriminator config.json instead of --preset")
-    p.add_argument("--generator-fraction", type=float, default=0.25, help="generator hidden size / discriminator hidden size (default: 0.25)")
+    p.add_argument("--generator-fraction", type=float, default=None,
+                   help="generator hidden size / discriminator hidden size (default: 0.25; rtd only)")
     p.add_argument("--steps", type=int, default=1200, help="optimizer steps (default: 1200)")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per step (default: 16)")
     p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default: 128)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 5e-4 tiny/small, 2e-4 base/large)")
     p.add_argument("--warmup-steps", type=int, default=None, help="linear warmup steps (default: 10%% of --steps, at most 10000)")
     p.add_argument("--mask-prob", type=float, default=DEFAULT_MASK_PROB, help="fraction of tokens masked for the generator (default: %(default)s)")
-    p.add_argument("--disc-weight", type=float, default=50.0, help="weight of the discriminator loss (default: 50)")
+    p.add_argument("--disc-weight", type=float, default=None, help="weight of the discriminator loss (default: 50; rtd only)")
     p.add_argument("--seed", type=int, default=0, help="seeds the initialisation, data order, masking, sampling and dropout (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/electra-pretrain"), help="output directory (default: runs/electra-pretrain)")
     p.add_argument("--vocab", type=Path, help="a WordPiece vocab.txt; without it one is trained on the corpus first")

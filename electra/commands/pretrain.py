@@ -1,4 +1,5 @@
-"""`electra pretrain`: the replaced-token-detection run, the same loop for every backend.
+"""`electra pretrain`: the replaced-token-detection run (or, with `--objective mlm`, the
+paper's masked-LM baseline), the same loop for every backend.
 
 What a run directory (`--out`) holds:
     run.json            the settings that define the run (a different run refuses to reuse it)
@@ -7,7 +8,8 @@ What a run directory (`--out`) holds:
     metrics.jsonl       one JSON object per logged step, then the held-out evaluation
     discriminator/      the final discriminator (ElectraForPreTraining), tokenizer files included
     generator/          the final generator (ElectraForMaskedLM), tokenizer files included
-    curves.png          losses and held-out AUC over training
+    mlm/                instead of the two: the masked-LM network of `--objective mlm`
+    curves.png          losses and held-out AUC (masked-LM accuracy) over training
 
 The backend only provides a trainer (`electra.<backend>.pretraining.PretrainingTrainer`);
 data, masking, schedule, checkpoints, logging and evaluation live here, so the three
@@ -39,14 +41,23 @@ from electra.common.pretraining.schedule import LinearSchedule
 DEFAULT_LR = {"tiny": 5e-4, "small": 5e-4, "small-discriminator": 5e-4}
 # Settings that must match for --resume (and for reusing an output directory).
 RUN_KEYS = (
-    "backend", "corpus", "preset", "config", "generator_fraction", "steps", "batch_size", "seq_len", "lr",
+    "objective", "backend", "corpus", "preset", "config", "generator_fraction", "steps", "batch_size", "seq_len", "lr",
     "warmup_steps", "mask_prob", "disc_weight", "seed", "vocab", "vocab_size",
 )
 
 
 def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The run-defining settings of the parsed arguments, JSON-ready, defaults resolved."""
-    settings = {k: getattr(args, k) for k in RUN_KEYS}
+    settings = {k: getattr(args, k, None) for k in RUN_KEYS}
+    settings["objective"] = settings["objective"] or "rtd"
+    if settings["objective"] not in recipe.OBJECTIVES:
+        raise ValueError(f"--objective must be one of {', '.join(recipe.OBJECTIVES)}, got {settings['objective']!r}")
+    for name, default in recipe.RTD_DEFAULTS.items():
+        if settings["objective"] == "rtd" and settings[name] is None:
+            settings[name] = default
+        elif settings["objective"] == "mlm" and settings[name] is not None:
+            raise ValueError(f"--{name.replace('_', '-')} applies to replaced token detection; --objective mlm trains "
+                             f"no generator and no discriminator: leave it out")
     settings["corpus"] = [str(Path(p).resolve()) for p in args.corpus] if args.corpus else None
     settings["config"] = str(Path(args.config).resolve()) if args.config else None
     settings["vocab"] = str(Path(args.vocab).resolve()) if args.vocab else None
@@ -84,6 +95,7 @@ def check_output(out: Path, settings: dict[str, Any], resume: bool, overwrite: b
         if not run_file.is_file():
             raise ValueError(f"--resume: {out} holds no run to continue; run the same command without --resume to start one")
         previous = json.loads(run_file.read_text())
+        previous.setdefault("objective", "rtd")  # runs started before --objective existed
         changed = sorted(k for k in settings if previous.get(k) != settings[k])
         if changed:
             differences = "; ".join(f"{k} is {previous.get(k)!r} there, {settings[k]!r} now" for k in changed)
@@ -153,9 +165,12 @@ def base_config(settings: dict[str, Any]) -> ElectraConfig:
     return disc
 
 
-def model_configs(base: ElectraConfig, settings: dict[str, Any], vocab_size: int) -> tuple[ElectraConfig, ElectraConfig]:
-    """Discriminator and generator configs for the run, with the tokenizer's vocabulary."""
+def model_configs(base: ElectraConfig, settings: dict[str, Any], vocab_size: int) -> tuple[ElectraConfig, ElectraConfig | None]:
+    """Discriminator and generator configs for the run, with the tokenizer's vocabulary
+    (`--objective mlm`: the masked-LM network's, of the discriminator's size, and None)."""
     disc = base.replace(vocab_size=vocab_size)
+    if settings["objective"] == "mlm":
+        return disc.replace(tie_word_embeddings=True), None
     return disc, generator_config(disc, settings["generator_fraction"])
 
 
@@ -223,14 +238,19 @@ def corpus_too_small(split: str, corpus, settings: dict[str, Any]) -> str:
             f"or lower --batch-size or --seq-len")
 
 
-def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig, settings: dict[str, Any], trainer_args: dict[str, Any] | None = None):
-    """The backend's `PretrainingTrainer` for these configs and settings."""
+def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig | None, settings: dict[str, Any],
+                 trainer_args: dict[str, Any] | None = None):
+    """The backend's `PretrainingTrainer` for these configs and settings: around an
+    `ElectraPretrainer`, or a `MaskedLMPretrainer` for `--objective mlm`."""
     import importlib
 
     module = importlib.import_module(f"electra.{backend}.trainer")
     schedule = LinearSchedule(settings["lr"], settings["warmup_steps"], settings["steps"])
-    weights = recipe.LossWeights(discriminator=settings["disc_weight"])
-    pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"], prior=settings["mask_prob"])
+    if settings.get("objective", "rtd") == "mlm":
+        pretrainer = module.MaskedLMPretrainer(disc, seed=settings["seed"])
+    else:
+        weights = recipe.LossWeights(discriminator=settings["disc_weight"])
+        pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"], prior=settings["mask_prob"])
     return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], max_predictions=max_predictions(settings),
                                      **(trainer_args or {}))
 
@@ -284,8 +304,15 @@ def load_checkpoint(out: Path, trainer) -> tuple[int, dict[str, Any]]:
 
 
 def evaluate(trainer, batches: list[dict[str, np.ndarray]], step: int) -> dict[str, float]:
-    """Held-out generator accuracy and discriminator AUC / precision / recall."""
+    """Held-out generator accuracy and discriminator AUC / precision / recall; for
+    `--objective mlm` the masked-LM network's accuracy and loss."""
     parts = [trainer.evaluate(b, step=i) for i, b in enumerate(batches)]
+    if trainer.model.objective == "mlm":
+        return {
+            "step": step,
+            "heldout_mlm_accuracy": float(np.concatenate([p["generator_correct"] for p in parts]).mean()),
+            "heldout_mlm_loss": float(np.mean([p["generator_loss"] for p in parts])),
+        }
     valid = np.concatenate([p["valid"].ravel() for p in parts]).astype(bool)
     scores = np.concatenate([p["scores"].ravel() for p in parts])[valid]
     replaced = np.concatenate([p["replaced"].ravel() for p in parts])[valid]
@@ -311,8 +338,17 @@ def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict[str, An
     return [r for r in records if up_to_step is None or r.get("step", 0) <= up_to_step]
 
 
-def plot_curves(records: list[dict[str, Any]], file: Path) -> bool:
-    """Losses and held-out AUC over steps as a PNG; False when matplotlib is missing."""
+# The panels of curves.png per objective: (metric, title, from the held-out evaluations).
+CURVES = {
+    "rtd": (("generator_loss", "generator loss", False), ("discriminator_loss", "discriminator loss", False),
+            ("heldout_discriminator_auc", "held-out replaced-token AUC", True)),
+    "mlm": (("loss", "masked-LM loss", False), ("mlm_accuracy", "masked-LM accuracy", False),
+            ("heldout_mlm_accuracy", "held-out masked-LM accuracy", True)),
+}
+
+
+def plot_curves(records: list[dict[str, Any]], file: Path, objective: str = "rtd") -> bool:
+    """Losses and held-out AUC (masked-LM accuracy) over steps as a PNG; False when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -320,17 +356,13 @@ def plot_curves(records: list[dict[str, Any]], file: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    train = [r for r in records if "loss" in r]
-    evals = [r for r in records if "heldout_discriminator_auc" in r]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    steps = [r["step"] for r in train]
-    axes[0].plot(steps, [r["generator_loss"] for r in train], label="generator (MLM)")
-    axes[0].set_title("generator loss")
-    axes[1].plot(steps, [r["discriminator_loss"] for r in train], label="discriminator (RTD)", color="C1")
-    axes[1].set_title("discriminator loss")
-    axes[2].plot([r["step"] for r in evals], [r["heldout_discriminator_auc"] for r in evals], "o-", color="C2")
-    axes[2].set_title("held-out replaced-token AUC")
-    axes[2].set_ylim(0.4, 1.0)
+    for i, (ax, (key, title, heldout)) in enumerate(zip(axes, CURVES[objective])):
+        points = [(r["step"], r[key]) for r in records if key in r]
+        ax.plot(*zip(*points) if points else ([], []), "o-" if heldout else "-", color=f"C{i}")
+        ax.set_title(title)
+    if objective == "rtd":
+        axes[2].set_ylim(0.4, 1.0)
     for ax in axes:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
@@ -340,6 +372,13 @@ def plot_curves(records: list[dict[str, Any]], file: Path) -> bool:
     plt.close(fig)
     os.replace(tmp, file)
     return True
+
+
+def step_summary(metrics: dict[str, float]) -> dict[str, str]:
+    """The losses a progress line shows: the generator's and the discriminator's, or the masked-LM accuracy."""
+    if "mlm_accuracy" in metrics:
+        return {"mlm_acc": f"{metrics['mlm_accuracy']:.3f}"}
+    return {"gen": f"{metrics['generator_loss']:.3f}", "disc": f"{metrics['discriminator_loss']:.4f}"}
 
 
 def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
@@ -376,6 +415,7 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
             start_output(out, settings, tokenizer, overwrite)
         parallel.barrier()
     trainer = make_trainer(settings["backend"], disc_config, gen_config, settings, parallel.trainer_args)
+    objective = settings["objective"]
     chief = parallel.is_chief
 
     step = 0
@@ -401,7 +441,7 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     started, started_step = time.perf_counter(), step
     with open(metrics_file if chief else os.devnull, "a", encoding="utf-8") as log:
         while step < total:
-            metrics = trainer.train_step(model_inputs(next(train)), step)
+            metrics = recipe.objective_metrics(objective, trainer.train_step(model_inputs(next(train)), step))
             step += 1
             rate = (step - started_step) * tokens_per_step / (time.perf_counter() - started)
             if step % log_every == 0 or step == total:
@@ -409,7 +449,7 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
                 log.flush()
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(gen=f"{metrics['generator_loss']:.3f}", disc=f"{metrics['discriminator_loss']:.4f}", tok_s=f"{rate:,.0f}")
+                bar.set_postfix(**step_summary(metrics), tok_s=f"{rate:,.0f}")
             if step % args.save_every == 0 or step == total:
                 # Evaluate, log, then checkpoint: a resumed run keeps the records up to its checkpoint.
                 result = evaluate(trainer, heldout, step)
@@ -418,8 +458,8 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
                 if chief:
                     save_checkpoint(out, trainer, step, train.state_dict())
                 if bar is None and chief:
-                    print(f"step {step}/{total}  loss {metrics['loss']:.4f}  gen {metrics['generator_loss']:.4f}  "
-                          f"disc {metrics['discriminator_loss']:.4f}  {rate:,.0f} tokens/s", flush=True)
+                    summary = "  ".join(f"{k} {v}" for k, v in step_summary(metrics).items())
+                    print(f"step {step}/{total}  loss {metrics['loss']:.4f}  {summary}  {rate:,.0f} tokens/s", flush=True)
     if bar is not None:
         bar.close()
 
@@ -428,14 +468,21 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     if not chief:
         return result
     trainer.export(out)
-    for network in ("discriminator", "generator"):
+    networks = recipe.NETWORKS[objective]
+    for network in networks:
         tokenizer.save_pretrained(out / network)
-    plotted = plot_curves(read_metrics(metrics_file), out / "curves.png")
+    plotted = plot_curves(read_metrics(metrics_file), out / "curves.png", objective)
+    saved = " and ".join(str(out / network) for network in networks) + (f"; curves in {out / 'curves.png'}" if plotted else "")
+    if objective == "mlm":
+        print(f"held-out ({len(heldout)} batches): masked-LM accuracy {result['heldout_mlm_accuracy']:.3f}, "
+              f"loss {result['heldout_mlm_loss']:.3f}")
+        print(f"saved {saved}")
+        return result
     print(
         f"held-out ({len(heldout)} batches): generator accuracy {result['heldout_generator_accuracy']:.3f}, "
         f"discriminator replaced-token AUC {result['heldout_discriminator_auc']:.3f} "
         f"(precision {result['heldout_discriminator_precision']:.3f}, recall {result['heldout_discriminator_recall']:.3f}, "
         f"{result['heldout_replaced_fraction']:.1%} of tokens replaced)"
     )
-    print(f"saved {out / 'discriminator'} and {out / 'generator'}" + (f"; curves in {out / 'curves.png'}" if plotted else ""))
+    print(f"saved {saved}")
     return result

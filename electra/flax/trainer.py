@@ -83,6 +83,8 @@ class ElectraPretrainer:
         gradient_checkpointing: recompute each layer in the backward pass.
     """
 
+    objective = "rtd"
+
     def __init__(
         self,
         discriminator_config: ElectraConfig,
@@ -223,6 +225,80 @@ class ElectraPretrainer:
         out.generator_logits = out.generator_logits[np.asarray(valid)]  # (M, V)
         return out
 
+    def export(self, directory: Path, params: dict) -> None:
+        """Write `discriminator/` and `generator/` in canonical format (HF-loadable) from the trained `params`."""
+        for name, model, tree in (
+            ("discriminator", self.discriminator, params["discriminator"]),
+            ("generator", self.generator, self.generator_params(params)),
+        ):
+            model.params = tree
+            try:
+                model.save_pretrained(Path(directory) / name)
+            finally:
+                model.params = None
+
+
+class MaskedLMPretrainer:
+    """The paper's masked-LM baseline (`electra pretrain --objective mlm`): one
+    `ElectraForMaskedLM` of the discriminator's size, its output layer tied to the word table,
+    trained on the same masked batches as `ElectraPretrainer` without a generator.
+
+    Mirrors `electra.pt.trainer.MaskedLMPretrainer`: `apply` takes the pretrainer's arguments
+    and returns its output type (`discriminator_loss` 0, the discriminator's metric counts 0);
+    the parameters are one tree `{"mlm": ...}`; `export` writes `mlm/`. The head runs at the
+    K prediction slots, as the generator's does.
+
+    Args:
+        config: the network (a discriminator's config).
+        seed: initialises the parameters.
+        dtype, gradient_checkpointing: as `ElectraPretrainer`'s.
+    """
+
+    objective = "mlm"
+    loss_weights = recipe.LossWeights(generator=1.0, discriminator=0.0)
+
+    def __init__(self, config: ElectraConfig, *, seed: int = 0, dtype=jnp.float32, gradient_checkpointing: bool = False):
+        if not config.tie_word_embeddings:
+            raise ValueError("the masked-LM network's output layer must be tied to its word embeddings (tie_word_embeddings=True)")
+        self.mlm = ElectraForMaskedLM(config, seed=seed, dtype=dtype, gradient_checkpointing=gradient_checkpointing)
+        self.params = {"mlm": self.mlm.params}
+        self.mlm.params = None  # the pretrainer's tree is the one copy
+
+    def apply(self, params, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
+              gumbel_noise=None, noise_seed=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None):
+        """`ElectraPretrainer.apply`'s arguments and output; nothing is sampled, so `input_ids`,
+        `gumbel_noise` and `noise_seed` are unused. `generator_logits` (B, K, V) at the prediction slots."""
+        K = max_predictions if max_predictions is not None else max_predictions_for(mlm_labels)
+        positions, valid = prediction_slots(mlm_labels, K)  # (B, K)
+        targets = jnp.where(valid, jnp.take_along_axis(mlm_labels, positions, axis=1), IGNORE_INDEX)
+
+        def slot_logits(module):
+            hidden = module.electra(masked_ids, attention_mask, token_type_ids, train=train).last_hidden_state  # (B, L, H)
+            return module.lm_logits(jnp.take_along_axis(hidden, positions[..., None], axis=1))  # (B, K, V)
+
+        logits = self.mlm.module.apply({"params": params["mlm"]}, method=slot_logits,
+                                       rngs={"dropout": prng.fast_key(dropout_rng)} if dropout_rng is not None else {})
+        loss = losses.masked_lm_loss(logits, targets)
+        predictions = jax.lax.stop_gradient(jnp.argmax(logits, axis=-1))  # (B, K)
+        counts = jnp.zeros(len(recipe.METRIC_COUNTS), jnp.float32)
+        counts = counts.at[0].set(jnp.sum((predictions == targets) & valid, dtype=jnp.float32)).at[1].set(jnp.sum(valid, dtype=jnp.float32))
+        return ElectraPretrainerOutput(
+            loss=loss,
+            generator_loss=loss,
+            discriminator_loss=jnp.zeros((), jnp.float32),
+            generator_accuracy=counts[0] / counts[1],
+            generator_logits=logits,
+            metric_counts=counts,
+        )
+
+    def export(self, directory: Path, params: dict) -> None:
+        """Write `mlm/` in canonical format (HF-loadable) from the trained `params`."""
+        self.mlm.params = params["mlm"]
+        try:
+            self.mlm.save_pretrained(Path(directory) / "mlm")
+        finally:
+            self.mlm.params = None
+
 
 def data_parallel_mesh(devices=None) -> Mesh:
     """A one-axis ("data") mesh over `devices` (default: every device); batches split along it."""
@@ -343,20 +419,23 @@ class PretrainingTrainer:
         positions, valid = prediction_slots(batch["mlm_labels"], max_predictions)
         targets = jnp.take_along_axis(batch["mlm_labels"], positions, axis=1)
         correct = jnp.argmax(out.generator_logits, axis=-1) == targets  # (B, K)
+        # None for a MaskedLMPretrainer, which has no discriminator.
         return out.discriminator_logits, out.replaced, correct, valid, out.generator_loss, out.discriminator_loss
 
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
-        """Held-out forward without dropout: discriminator scores and labels for AUC."""
+        """Held-out forward without dropout: the generator's (or masked-LM network's) hits and
+        loss, and for replaced-token detection the discriminator's scores and labels for AUC."""
         K = self._slots(batch["mlm_labels"])
         scores, replaced, correct, valid, gen_loss, disc_loss = jax.device_get(
             self._eval(self.params, self._batch(batch), self._key(step, "eval-gumbel"), max_predictions=K)
         )
-        return {
+        result = {"generator_correct": np.asarray(correct)[np.asarray(valid)], "generator_loss": np.float64(gen_loss)}
+        if self.model.objective == "mlm":
+            return result
+        return result | {
             "scores": np.asarray(scores, np.float32),
             "replaced": np.asarray(replaced),
             "valid": np.asarray(batch["attention_mask"]),
-            "generator_correct": np.asarray(correct)[np.asarray(valid)],
-            "generator_loss": np.float64(gen_loss),
             "discriminator_loss": np.float64(disc_loss),
         }
 
@@ -394,17 +473,9 @@ class PretrainingTrainer:
         self.opt_state = self._replicate(type(self.opt_state)(mu=trees["adam_m"], nu=trees["adam_v"]))
 
     def export(self, directory: Path) -> None:
-        """Write `discriminator/` and `generator/` in canonical format (HF-loadable)."""
-        params = jax.device_get(self.params)
-        for name, model, tree in (
-            ("discriminator", self.model.discriminator, params["discriminator"]),
-            ("generator", self.model.generator, ElectraPretrainer.generator_params(params)),
-        ):
-            model.params = tree
-            try:
-                model.save_pretrained(Path(directory) / name)
-            finally:
-                model.params = None
+        """Write the trained networks in canonical format (HF-loadable): `discriminator/` and
+        `generator/`, or `mlm/` for a `MaskedLMPretrainer`."""
+        self.model.export(directory, jax.device_get(self.params))
 
 
-__all__ = ["ElectraPretrainer", "PretrainingTrainer", "data_parallel_mesh", "max_predictions_for", "prediction_slots"]
+__all__ = ["ElectraPretrainer", "MaskedLMPretrainer", "PretrainingTrainer", "data_parallel_mesh", "max_predictions_for", "prediction_slots"]

@@ -41,6 +41,8 @@ class ElectraPretrainer(nn.Module):
             masking rate by default); None keeps HF's zero.
     """
 
+    objective = "rtd"
+
     def __init__(
         self,
         discriminator_config: ElectraConfig,
@@ -157,6 +159,76 @@ class ElectraPretrainer(nn.Module):
             parts.append(recipe.gumbel(torch.rand((count, V), generator=rng, dtype=torch.float32, device=device), torch.log))
         return torch.cat(parts)  # (M, V), rows in the order of `chosen`
 
+    def export(self, directory: Path) -> None:
+        """Write `discriminator/` and `generator/` in canonical format (HF-loadable)."""
+        self.discriminator.save_pretrained(Path(directory) / "discriminator")
+        self.generator.save_pretrained(Path(directory) / "generator")
+
+
+class MaskedLMPretrainer(nn.Module):
+    """The paper's masked-LM baseline (`electra pretrain --objective mlm`): one
+    `ElectraForMaskedLM` of the discriminator's size, its output layer tied to the word table,
+    trained on the same masked batches as `ElectraPretrainer` without a generator.
+
+    The forward takes the pretrainer's inputs and returns its output type, so one
+    `PretrainingTrainer` trains either: `loss` and `generator_loss` are the masked-LM loss,
+    `discriminator_loss` is 0 and the discriminator's metric counts are 0 (there is no
+    discriminator); `export` writes `mlm/`, whose `electra.*` backbone fine-tunes as a
+    discriminator's does.
+
+    Args:
+        config: the network (a discriminator's config; its embedding and hidden sizes).
+        seed: seeds the weight initialisation (as `ElectraPretrainer`'s).
+    """
+
+    objective = "mlm"
+    loss_weights = recipe.LossWeights(generator=1.0, discriminator=0.0)
+
+    def __init__(self, config: ElectraConfig, seed: int | None = None):
+        super().__init__()
+        if not config.tie_word_embeddings:
+            raise ValueError("the masked-LM network's output layer must be tied to its word embeddings (tie_word_embeddings=True)")
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(recipe.step_seed(seed, 0, "init"))
+            self.mlm = ElectraForMaskedLM(config)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        masked_ids: torch.Tensor,
+        mlm_labels: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        gumbel_noise: torch.Tensor | None = None,
+        noise_seed: int | None = None,
+        row_offset: int = 0,
+        normalizers: tuple[int, int] | None = None,
+    ) -> ElectraPretrainerOutput:
+        """`ElectraPretrainer.forward`'s arguments; nothing is sampled, so `gumbel_noise`,
+        `noise_seed` and `row_offset` are unused. `generator_logits` is (M, V) over the M masked positions."""
+        chosen = mlm_labels != IGNORE_INDEX  # (B, L)
+        hidden = self.mlm.electra(masked_ids, attention_mask, token_type_ids, return_dict=True).last_hidden_state  # (B, L, H)
+        logits = self.mlm.lm_logits(hidden[chosen])  # (M, V)
+        targets = mlm_labels[chosen]  # (M,)
+        loss = losses.masked_lm_loss(logits, targets, None if normalizers is None else normalizers[0])
+        with torch.no_grad():
+            counts = torch.zeros(len(recipe.METRIC_COUNTS), device=logits.device)
+            counts[0] = (logits.argmax(-1) == targets).sum()
+            counts[1] = chosen.sum()
+        return ElectraPretrainerOutput(
+            loss=loss,
+            generator_loss=loss,
+            discriminator_loss=torch.zeros((), device=logits.device),
+            generator_accuracy=counts[0] / counts[1],
+            generator_logits=logits,
+            metric_counts=counts,
+        )
+
+    def export(self, directory: Path) -> None:
+        """Write `mlm/` in canonical format (HF-loadable)."""
+        self.mlm.save_pretrained(Path(directory) / "mlm")
+
 
 class DataParallelWorkers:
     """The workers of a data-parallel run: one process each under `torchrun` (gloo on CPU,
@@ -269,17 +341,22 @@ class PretrainingTrainer:
 
     @torch.no_grad()
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
-        """Held-out forward without dropout: discriminator scores and labels for AUC."""
+        """Held-out forward without dropout: the generator's (or masked-LM network's) hits and
+        loss, and for replaced-token detection the discriminator's scores and labels for AUC."""
         self.model.eval()
         tensors = self._tensors(batch)
         out = self.model(**tensors, noise_seed=recipe.step_seed(self.seed, step, "eval-gumbel"))
         chosen = tensors["mlm_labels"] != IGNORE_INDEX
-        return {
+        result = {
+            "generator_correct": (out.generator_logits.argmax(-1) == tensors["mlm_labels"][chosen]).cpu().numpy(),
+            "generator_loss": np.float64(out.generator_loss),
+        }
+        if self.model.objective == "mlm":
+            return result
+        return result | {
             "scores": out.discriminator_logits.float().cpu().numpy(),
             "replaced": out.replaced.cpu().numpy(),
             "valid": tensors["attention_mask"].cpu().numpy(),
-            "generator_correct": (out.generator_logits.argmax(-1) == tensors["mlm_labels"][chosen]).cpu().numpy(),
-            "generator_loss": np.float64(out.generator_loss),
             "discriminator_loss": np.float64(out.discriminator_loss),
         }
 
@@ -316,6 +393,6 @@ class PretrainingTrainer:
                     }
 
     def export(self, directory: Path) -> None:
-        """Write `discriminator/` and `generator/` in canonical format (HF-loadable)."""
-        self.model.discriminator.save_pretrained(Path(directory) / "discriminator")
-        self.model.generator.save_pretrained(Path(directory) / "generator")
+        """Write the trained networks in canonical format (HF-loadable): `discriminator/` and
+        `generator/`, or `mlm/` for a `MaskedLMPretrainer`."""
+        self.model.export(directory)

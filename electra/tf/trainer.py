@@ -51,6 +51,8 @@ class ElectraPretrainer(keras.Model):
             masking rate by default); None keeps HF's zero.
     """
 
+    objective = "rtd"
+
     def __init__(
         self,
         discriminator_config: ElectraConfig,
@@ -185,6 +187,77 @@ class ElectraPretrainer(keras.Model):
             metric_counts=counts,
         )
 
+    def export(self, directory: Path) -> None:
+        """Write `discriminator/` and `generator/` in canonical format (HF-loadable)."""
+        self.discriminator.save_pretrained(Path(directory) / "discriminator")
+        self.generator.save_pretrained(Path(directory) / "generator")
+
+
+class MaskedLMPretrainer(keras.Model):
+    """The paper's masked-LM baseline (`electra pretrain --objective mlm`): one
+    `ElectraForMaskedLM` of the discriminator's size, its output layer reading its word table,
+    trained on the same masked batches as `ElectraPretrainer` without a generator.
+
+    Mirrors `electra.pt.trainer.MaskedLMPretrainer`: the call takes the pretrainer's inputs and
+    returns its output type (`discriminator_loss` 0, the discriminator's metric counts 0);
+    `export` writes `mlm/`.
+
+    Args:
+        config: the network (a discriminator's config).
+        seed: seeds the weight initialisation (as `ElectraPretrainer`'s).
+    """
+
+    objective = "mlm"
+    loss_weights = recipe.LossWeights(generator=1.0, discriminator=0.0)
+
+    def __init__(self, config: ElectraConfig, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not config.tie_word_embeddings:
+            raise ValueError("the masked-LM network's output layer must be tied to its word embeddings (tie_word_embeddings=True)")
+        state = random.getstate()
+        try:
+            if seed is not None:
+                random.seed(recipe.step_seed(seed, 0, "init") % 2**31)
+            self.mlm = ElectraForMaskedLM(config, name="mlm")
+        finally:
+            random.setstate(state)
+
+    def build(self, input_shape=None):
+        self.mlm.build()
+        self.built = True
+
+    def named_variables(self) -> list[tuple[str, keras.Variable, bool]]:
+        """(PyTorch parameter name, variable, transposed) for every variable (`mlm.` names)."""
+        if not self.built:
+            self.build()
+        return [("mlm." + key, variable, transposed) for key, (variable, transposed) in self.mlm.canonical_variables().items()]
+
+    def call(self, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None, gumbel_noise=None,
+             noise_seed=None, noise_offset=0, noise_rows=None, training=False) -> ElectraPretrainerOutput:
+        """`ElectraPretrainer.call`'s arguments; nothing is sampled, so the noise arguments are
+        unused. `generator_logits` is (M, V) over the M masked positions."""
+        mlm_labels = tf.convert_to_tensor(mlm_labels)
+        chosen = tf.not_equal(mlm_labels, IGNORE_INDEX)  # (B, L)
+        hidden = self.mlm.electra(masked_ids, attention_mask, token_type_ids, training=training).last_hidden_state  # (B, L, H)
+        logits = tf.cast(self.mlm.lm_logits(tf.boolean_mask(hidden, chosen)), tf.float32)  # (M, V)
+        targets = tf.cast(tf.boolean_mask(mlm_labels, chosen), tf.int32)  # (M,)
+        loss = losses.masked_lm_loss(logits, targets)
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), targets), tf.float32))
+        masked = tf.reduce_sum(tf.cast(chosen, tf.float32))
+        counts = tf.concat([tf.stack([correct, masked]), tf.zeros([len(recipe.METRIC_COUNTS) - 2])], 0)
+        return ElectraPretrainerOutput(
+            loss=loss,
+            generator_loss=loss,
+            discriminator_loss=tf.zeros(()),
+            generator_accuracy=correct / masked,
+            generator_logits=logits,
+            metric_counts=counts,
+        )
+
+    def export(self, directory: Path) -> None:
+        """Write `mlm/` in canonical format (HF-loadable)."""
+        self.mlm.save_pretrained(Path(directory) / "mlm")
+
 
 _INPUTS = ("input_ids", "masked_ids", "mlm_labels", "attention_mask", "token_type_ids")
 
@@ -312,16 +385,21 @@ class PretrainingTrainer:
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
-        """Held-out forward without dropout: discriminator scores and labels for AUC."""
+        """Held-out forward without dropout: the generator's (or masked-LM network's) hits and
+        loss, and for replaced-token detection the discriminator's scores and labels for AUC."""
         tensors = self._tensors(batch)
         out = self.model(**tensors, noise_seed=_seed(self.seed, step, "eval-gumbel"), training=False)
         chosen = tensors["mlm_labels"].numpy() != IGNORE_INDEX
-        return {
+        result = {
+            "generator_correct": out.generator_logits.numpy().argmax(-1) == tensors["mlm_labels"].numpy()[chosen],
+            "generator_loss": np.float64(out.generator_loss),
+        }
+        if self.model.objective == "mlm":
+            return result
+        return result | {
             "scores": out.discriminator_logits.numpy().astype(np.float32),
             "replaced": out.replaced.numpy(),
             "valid": np.asarray(batch["attention_mask"]),
-            "generator_correct": out.generator_logits.numpy().argmax(-1) == tensors["mlm_labels"].numpy()[chosen],
-            "generator_loss": np.float64(out.generator_loss),
             "discriminator_loss": np.float64(out.discriminator_loss),
         }
 
@@ -361,6 +439,6 @@ class PretrainingTrainer:
             target.assign(array)
 
     def export(self, directory: Path) -> None:
-        """Write `discriminator/` and `generator/` in canonical format (HF-loadable)."""
-        self.model.discriminator.save_pretrained(Path(directory) / "discriminator")
-        self.model.generator.save_pretrained(Path(directory) / "generator")
+        """Write the trained networks in canonical format (HF-loadable): `discriminator/` and
+        `generator/`, or `mlm/` for a `MaskedLMPretrainer`."""
+        self.model.export(directory)

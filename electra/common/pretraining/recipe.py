@@ -39,6 +39,26 @@ METRIC_COUNTS = (
 )
 
 
+# What `electra pretrain --objective` trains: replaced token detection (generator +
+# discriminator), or the paper's masked-LM baseline (one network of the discriminator's size).
+OBJECTIVES = ("rtd", "mlm")
+# The networks a run of each objective writes, one folder each in its output directory.
+NETWORKS = {"rtd": ("discriminator", "generator"), "mlm": ("mlm",)}
+# The settings that only replaced token detection has.
+RTD_DEFAULTS = {"generator_fraction": 0.25, "disc_weight": 50.0}
+
+
+def objective_metrics(objective: str, metrics: dict[str, float]) -> dict[str, float]:
+    """A step's metrics (`step_metrics` plus lr, grad_norm) as a run of `objective` logs them:
+    all of them for "rtd"; for "mlm", which has no discriminator, the loss and the masked-LM
+    accuracy (the trainers fill the generator's fields with the one network's)."""
+    if objective == "rtd":
+        return metrics
+    return {"loss": metrics["loss"], "mlm_accuracy": metrics["generator_accuracy"]} | {
+        k: v for k, v in metrics.items() if k not in STEP_METRICS
+    }
+
+
 @dataclass(frozen=True)
 class LossWeights:
     generator: float = 1.0
