@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 
 from electra.common.config import ElectraConfig, generator_config  # noqa: E402
 from electra.common.pretraining import recipe  # noqa: E402
+from electra.common.pretraining.flops import rtd_step_flops  # noqa: E402
 from electra.common.pretraining.masking import IGNORE_INDEX, default_max_predictions, mask_batch  # noqa: E402
 from electra.common.pretraining.schedule import LinearSchedule  # noqa: E402
 from electra.common.weights.random import random_state_dict  # noqa: E402
@@ -100,11 +101,7 @@ def masked_batches(config: ElectraConfig, n: int, seed: int = 0) -> list[dict[st
 
 def step_flops(disc: ElectraConfig, gen: ElectraConfig, masked: float) -> float:
     """Training matmul FLOPs of one pretraining step with `masked` generator predictions."""
-    T = B * L
-    forward = pt_models.forward_flops(disc, B) + pt_models.forward_flops(gen, B)
-    forward += 2 * T * disc.hidden_size * (disc.hidden_size + 1)  # discriminator head: H -> H -> 1
-    forward += 2 * masked * gen.embedding_size * (gen.hidden_size + gen.vocab_size)  # generator head: H -> E -> V
-    return 3 * forward
+    return rtd_step_flops(disc, gen, B, L, masked)
 
 
 # ---------------------------------------------------------------------------- reference

@@ -29,6 +29,7 @@ import torch  # noqa: E402
 
 import electra.pt as pt  # noqa: E402
 from electra.common.config import ElectraConfig  # noqa: E402
+from electra.common.pretraining.flops import encoder_flops  # noqa: E402
 from electra.common.weights.random import random_state_dict  # noqa: E402
 
 L = 128
@@ -65,10 +66,7 @@ def matmul_rate(n: int = 2048, repeats: int = 10) -> float:
 
 def forward_flops(config: ElectraConfig, B: int) -> float:
     """Matmul FLOPs of an `ElectraModel` forward on (B, L) tokens."""
-    H, I, E, T = config.hidden_size, config.intermediate_size, config.embedding_size, B * L
-    per_layer = 2 * T * (4 * H * H + 2 * H * I) + 2 * 2 * B * L * L * H  # projections + QK^T and PV
-    project = 2 * T * E * H if E != H else 0
-    return config.num_hidden_layers * per_layer + project
+    return encoder_flops(config, B, L)
 
 
 def build_pair(config: ElectraConfig, architecture: str):
