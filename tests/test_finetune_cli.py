@@ -337,3 +337,110 @@ def test_other_backends_run_the_same_classification(model_dir, classification_ru
     encoding = ElectraTokenizerFast.from_pretrained(out / "best")(texts, padding="max_length", max_length=32, return_tensors="np")
     rows = {k: encoding[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
     np.testing.assert_allclose(predict_best(out, rows).logits.numpy(), np.array([p["logits"] for p in predictions], np.float32), atol=1e-5)
+
+
+def test_malformed_csv_row_is_refused_with_its_line(model_dir, tmp_path, capsys):
+    train = tmp_path / "train.csv"
+    train.write_text("text,label\ngood movie,pos\nbad movie,neg,extra\nfine book,pos\n")
+    out = tmp_path / "out"
+    assert cli.main(args(model_dir, out, "classification", train, train)) == 2
+    err = capsys.readouterr().err
+    assert f"{train}:3: the row has 3 fields, the header has 2" in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+def _scored_rows(n: int, seed: int):
+    """Sentences with a score: the share of positive words among the sentiment words."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        positive = int(rng.integers(0, 3))
+        words = list(rng.choice(POSITIVE, positive)) + list(rng.choice(NEGATIVE, 2 - positive)) + list(rng.choice(FILLER, 3))
+        rng.shuffle(words)
+        rows.append((" ".join(words), positive))
+    return rows
+
+
+def test_regression_learns_scores_and_predicts_values(model_dir, tmp_path):
+    files = {}
+    for name, n, seed in (("train", 32, 0), ("val", 16, 1)):
+        rows = [json.loads(line) for line in classification_file(tmp_path / f"{name}-labels.jsonl", n, seed).read_text().splitlines()]
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps({"text": r["text"], "label": 1.0 if r["label"] == "pos" else 0.0}) + "\n"
+                                       for r in rows))
+    out = tmp_path / "run"
+    assert cli.main(args(model_dir, out, "classification", files["train"], files["val"], "--epochs", "16")) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["metric"] == "pearson" and set(results["validation"]) == {"pearson", "spearman"}
+    assert results["validation"]["pearson"] > 0.8, results
+    losses = [r["loss"] for r in records(out) if "loss" in r]
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["problem_type"] == "regression" and len(config["id2label"]) == 1
+    predicted = predict(out / "best", files["val"], tmp_path / "values.jsonl")
+    values = np.array([p["value"] for p in predicted])
+    labels = np.array([json.loads(line)["label"] for line in files["val"].read_text().splitlines()])
+    assert np.corrcoef(values, labels)[0, 1] == pytest.approx(results["validation"]["pearson"], abs=1e-5)
+
+
+def test_multi_label_learns_label_sets_and_predicts_them(model_dir, tmp_path):
+    files = {}
+    for name, n, seed in (("train", 48, 0), ("val", 24, 1)):
+        rows = []
+        for text, positive in _scored_rows(n, seed):
+            rows.append({"text": text, "label": [label for label, present in (("pos", positive > 0), ("neg", positive < 2)) if present]})
+        files[name] = tmp_path / f"{name}.jsonl"
+        files[name].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    assert cli.main(args(model_dir, out, "classification", files["train"], files["val"], "--epochs", "16")) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["metric"] == "micro_f1" and results["validation"]["micro_f1"] > 0.75, results
+    losses = [r["loss"] for r in records(out) if "loss" in r]
+    assert np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification" and sorted(config["label2id"]) == ["neg", "pos"]
+    predicted = predict(out / "best", files["val"], tmp_path / "labels.jsonl")
+    gold = [set(json.loads(line)["label"]) for line in files["val"].read_text().splitlines()]
+    hits = np.mean([set(p["labels"]) == g for p, g in zip(predicted, gold)])
+    assert hits == pytest.approx(results["validation"]["subset_accuracy"], abs=1e-9)
+    assert all(set(p["probabilities"]) == {"neg", "pos"} for p in predicted)
+
+
+def test_squad_v2_learns_answers_and_no_answers(model_dir, tmp_path):
+    def v2_file(path, n, seed):
+        rng = np.random.default_rng(seed)
+        paragraphs = []
+        for i in range(n):
+            name, place = rng.choice(["john", "mary"]), rng.choice(["paris", "london"])
+            context = f"{name} lives in {place} and the book is good ."
+            # Every other question has no answer in the context.
+            qa = {"id": f"q{i}", "question": f"where {name} lives ?" if i % 2 == 0 else "who is sad ?"}
+            if i % 2 == 0:
+                qa["answers"] = [{"text": place, "answer_start": context.index(place)}]
+            else:
+                qa |= {"answers": [], "is_impossible": True}
+            paragraphs.append({"context": context, "qas": [qa]})
+        path.write_text(json.dumps({"version": "v2.0", "data": [{"title": "t", "paragraphs": paragraphs}]}))
+        return path
+
+    train, validation = v2_file(tmp_path / "train.json", 32, 0), v2_file(tmp_path / "val.json", 8, 1)
+    out = tmp_path / "run"
+    assert cli.main(args(model_dir, out, "question-answering", train, validation, "--epochs", "24")) == 0
+    results = json.loads((out / "results.json").read_text())["validation"]
+    assert results["HasAns_total"] == 4 and results["NoAns_total"] == 4
+    assert results["HasAns_f1"] == 100.0 and results["NoAns_f1"] == 100.0, results
+    predictions = [json.loads(line) for line in (out / "predictions-validation.jsonl").read_text().splitlines()]
+    assert [p["prediction"] == "" for p in predictions] == [i % 2 == 1 for i in range(8)]
+
+
+def test_bf16_precision_trains_and_saves_float32_weights(model_dir, classification_run, tmp_path):
+    out = tmp_path / "bf16"
+    assert cli.main(args(model_dir, out, "classification", classification_run["train"], classification_run["validation"],
+                         "--epochs", "8", "--precision", "bf16")) == 0
+    losses = [r["loss"] for r in records(out) if "loss" in r]
+    assert all(np.isfinite(losses)) and np.mean(losses[-4:]) < 0.7 * np.mean(losses[:4])
+    from safetensors.numpy import load_file
+
+    weights = load_file(str(out / "best" / "model.safetensors"))
+    assert {str(v.dtype) for v in weights.values()} == {"float32"}
+    assert json.loads((out / "results.json").read_text())["validation"]["accuracy"] >= 0.9
