@@ -189,3 +189,15 @@ def test_output_directory_of_another_run_and_corrupt_checkpoint_are_refused(setu
     (copy / "checkpoint" / "state.safetensors").write_bytes(b"garbage")
     assert cli.main(pretrain_args(setup, copy, "--resume")) == 2
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_prefetching_changes_neither_the_batches_nor_the_run(setup, finished_run, tmp_path):
+    """The finished run built its batches ahead (--prefetch 2, the default; its resume test
+    above resumes through the prefetcher); built one by one before each step, the run is the same."""
+    out = tmp_path / "no-prefetch"
+    assert cli.main(pretrain_args(setup, out, "--prefetch", "0")) == 0
+    for a, b in zip(train_records(out), train_records(finished_run), strict=True):
+        for key in ("loss", "generator_loss", "discriminator_loss", "lr"):
+            assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-7), (a["step"], key)
+    assert json.loads((out / "checkpoint" / "trainer_state.json").read_text()) == json.loads(
+        (finished_run / "checkpoint" / "trainer_state.json").read_text())

@@ -21,6 +21,7 @@ exactly as the uninterrupted run would have.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -35,9 +36,11 @@ from electra.common.config import ElectraConfig, generator_config, preset_config
 from electra.common.files import atomic_write_text
 from electra.common.pretraining import recipe
 from electra.common.pretraining.masking import default_max_predictions
+from electra.common.pretraining.prefetch import Prefetcher
 from electra.common.pretraining.metrics import binary_counts, precision_recall_accuracy, roc_auc
 from electra.common.pretraining.schedule import LinearSchedule
 
+DEFAULT_PREFETCH = 2  # batches built ahead of the step (--prefetch)
 DEFAULT_LR = {"tiny": 5e-4, "small": 5e-4, "small-discriminator": 5e-4}
 # Settings that must match for --resume (and for reusing an output directory).
 RUN_KEYS = (
@@ -374,6 +377,16 @@ def plot_curves(records: list[dict[str, Any]], file: Path, objective: str = "rtd
     return True
 
 
+@contextlib.contextmanager
+def closing_feed(feed):
+    """Stop the prefetching thread when the loop ends, also on a crash or a kill."""
+    try:
+        yield feed
+    finally:
+        if feed is not None:
+            feed.close()
+
+
 def step_summary(metrics: dict[str, float]) -> dict[str, str]:
     """The losses a progress line shows: the generator's and the discriminator's, or the masked-LM accuracy."""
     if "mlm_accuracy" in metrics:
@@ -439,9 +452,16 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
         bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True)
     log_every = max(1, min(20, total // 50))
     started, started_step = time.perf_counter(), step
-    with open(metrics_file if chief else os.devnull, "a", encoding="utf-8") as log:
+    # Batches built ahead in a background thread (--prefetch); its state_dict is the position
+    # after the last batch consumed, so checkpoints and resume are as without it.
+    prefetch = getattr(args, "prefetch", DEFAULT_PREFETCH)
+    if prefetch < 0:
+        raise ValueError(f"--prefetch must be 0 (off) or more, got {prefetch}")
+    feed = Prefetcher(train, depth=prefetch, transform=model_inputs) if prefetch else None
+    with open(metrics_file if chief else os.devnull, "a", encoding="utf-8") as log, closing_feed(feed):
         while step < total:
-            metrics = recipe.objective_metrics(objective, trainer.train_step(model_inputs(next(train)), step))
+            batch = next(feed) if feed is not None else model_inputs(next(train))
+            metrics = recipe.objective_metrics(objective, trainer.train_step(batch, step))
             step += 1
             rate = (step - started_step) * tokens_per_step / (time.perf_counter() - started)
             if step % log_every == 0 or step == total:
@@ -456,7 +476,7 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
                 log.write(json.dumps(result) + "\n")
                 log.flush()
                 if chief:
-                    save_checkpoint(out, trainer, step, train.state_dict())
+                    save_checkpoint(out, trainer, step, (feed or train).state_dict())
                 if bar is None and chief:
                     summary = "  ".join(f"{k} {v}" for k, v in step_summary(metrics).items())
                     print(f"step {step}/{total}  loss {metrics['loss']:.4f}  {summary}  {rate:,.0f} tokens/s", flush=True)
