@@ -36,8 +36,8 @@ from electra.common.config import ElectraConfig, generator_config, preset_config
 from electra.common.files import atomic_write_text
 from electra.common.pretraining import recipe
 from electra.common.pretraining.masking import default_max_predictions
-from electra.common.pretraining.prefetch import Prefetcher
 from electra.common.pretraining.metrics import binary_counts, precision_recall_accuracy, roc_auc
+from electra.common.pretraining.prefetch import Prefetcher
 from electra.common.pretraining.schedule import LinearSchedule
 
 DEFAULT_PREFETCH = 2  # batches built ahead of the step (--prefetch)

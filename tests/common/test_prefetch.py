@@ -10,7 +10,7 @@ import pytest
 
 from electra.common.pretraining.prefetch import Prefetcher
 
-from .test_batches import assert_same, corpus_dir, make, take  # noqa: F401  (corpus_dir is a fixture)
+from .test_batches import assert_same, make, take
 
 
 @pytest.mark.parametrize("depth", [1, 3])
