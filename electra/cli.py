@@ -44,6 +44,9 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-steps", type=int, default=None, help="linear warmup steps (default: 10%% of --steps, at most 10000)")
     p.add_argument("--mask-prob", type=float, default=DEFAULT_MASK_PROB, help="fraction of tokens masked for the generator (default: %(default)s)")
     p.add_argument("--disc-weight", type=float, default=None, help="weight of the discriminator loss (default: 50; rtd only)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
+                   help="compute precision: bf16 or fp16 autocast (fp16 with a loss scaler, pt only); parameters, optimizer, "
+                   "sampling and losses stay float32 (default: bf16 on a GPU that has it, else fp32)")
     p.add_argument("--seed", type=int, default=0, help="seeds the initialisation, data order, masking, sampling and dropout (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs/electra-pretrain"), help="output directory (default: runs/electra-pretrain)")
     p.add_argument("--vocab", type=Path, help="a WordPiece vocab.txt; without it one is trained on the corpus first")

@@ -44,7 +44,7 @@ DEFAULT_PREFETCH = 2  # batches built ahead of the step (--prefetch)
 DEFAULT_LR = {"tiny": 5e-4, "small": 5e-4, "small-discriminator": 5e-4}
 # Settings that must match for --resume (and for reusing an output directory).
 RUN_KEYS = (
-    "objective", "backend", "corpus", "preset", "config", "generator_fraction", "steps", "batch_size", "seq_len", "lr",
+    "objective", "backend", "precision", "corpus", "preset", "config", "generator_fraction", "steps", "batch_size", "seq_len", "lr",
     "warmup_steps", "mask_prob", "disc_weight", "seed", "vocab", "vocab_size",
 )
 
@@ -68,6 +68,7 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["lr"] = DEFAULT_LR.get(args.preset, 2e-4)
     if settings["warmup_steps"] is None:
         settings["warmup_steps"] = min(10_000, max(1, args.steps // 10))
+    settings["precision"] = resolve_precision(settings["backend"], settings["precision"])
     for name in ("steps", "batch_size", "seq_len", "save_every", "eval_batches"):
         value = getattr(args, name)
         if value < 1:
@@ -75,6 +76,50 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     if not 0 < args.mask_prob < 1:
         raise ValueError(f"--mask-prob must be in (0, 1), got {args.mask_prob}")
     return settings
+
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def gpu_support(backend: str) -> tuple[bool, bool]:
+    """(a GPU is visible to the backend, every visible GPU computes in bfloat16 (compute capability 8.0+))."""
+    import importlib.util
+
+    if importlib.util.find_spec(BACKEND_PACKAGES[backend][0]) is None:
+        return False, False  # check_backend refuses the run
+    if backend == "pt":
+        import torch
+
+        visible = torch.cuda.is_available()
+        return visible, visible and torch.cuda.is_bf16_supported()
+    if backend == "flax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        return bool(gpus), bool(gpus) and all(float(getattr(d, "compute_capability", "8.0")) >= 8.0 for d in gpus)
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    capabilities = [tf.config.experimental.get_device_details(g).get("compute_capability", (8, 0)) for g in gpus]
+    return bool(gpus), bool(gpus) and all(tuple(c) >= (8, 0) for c in capabilities)
+
+
+def resolve_precision(backend: str, requested: str | None) -> str:
+    """--precision, checked; without it bf16 on a GPU that computes in bfloat16 (said on stdout), else fp32."""
+    if requested is not None and requested not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested == "fp16" and backend != "pt":
+        raise ValueError(f"--precision fp16 needs a loss scaler, which only --backend pt has; use --precision bf16 with --backend {backend}")
+    gpu, bf16 = gpu_support(backend)
+    if requested is None:
+        chosen = "bf16" if bf16 else "fp32"
+        if gpu:
+            print(f"precision: {chosen} (a GPU is visible{'' if bf16 else ' without bfloat16 support'}; --precision chooses)", flush=True)
+        return chosen
+    if requested == "bf16" and gpu and not bf16:
+        raise ValueError("--precision bf16: this GPU does not compute in bfloat16 (it needs compute capability 8.0 or higher); "
+                         "use --precision fp32, or fp16 with --backend pt")
+    return requested
 
 
 BACKEND_PACKAGES = {"pt": ("torch", "torch"), "tf": ("tensorflow", "tf"), "flax": ("jax", "flax")}
@@ -99,6 +144,7 @@ def check_output(out: Path, settings: dict[str, Any], resume: bool, overwrite: b
             raise ValueError(f"--resume: {out} holds no run to continue; run the same command without --resume to start one")
         previous = json.loads(run_file.read_text())
         previous.setdefault("objective", "rtd")  # runs started before --objective existed
+        previous.setdefault("precision", "fp32")  # and before --precision
         changed = sorted(k for k in settings if previous.get(k) != settings[k])
         if changed:
             differences = "; ".join(f"{k} is {previous.get(k)!r} there, {settings[k]!r} now" for k in changed)
@@ -249,13 +295,17 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig | None, s
 
     module = importlib.import_module(f"electra.{backend}.trainer")
     schedule = LinearSchedule(settings["lr"], settings["warmup_steps"], settings["steps"])
+    # pt casts inside the step (autocast); tf and flax build their layers in the compute dtype.
+    precision = {"precision": settings.get("precision") or "fp32"}
+    built_in, in_step = ({}, precision) if backend == "pt" else (precision, {})
     if settings.get("objective", "rtd") == "mlm":
-        pretrainer = module.MaskedLMPretrainer(disc, seed=settings["seed"])
+        pretrainer = module.MaskedLMPretrainer(disc, seed=settings["seed"], **built_in)
     else:
         weights = recipe.LossWeights(discriminator=settings["disc_weight"])
-        pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"], prior=settings["mask_prob"])
+        pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"], prior=settings["mask_prob"],
+                                              **built_in)
     return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], max_predictions=max_predictions(settings),
-                                     **(trainer_args or {}))
+                                     **in_step, **(trainer_args or {}))
 
 
 def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -26,9 +26,8 @@ from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.common.weights.layouts import canonical_to_hf_flax, hf_flax_to_canonical
 from electra.flax import prng
 from electra.flax.optim import ElectraAdamState, clip_by_global_norm, decay_mask, electra_adamw
+from electra.flax.trainer import DTYPES
 
-# --precision -> compute dtype (parameters and optimizer stay float32).
-DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 LABELS = ("labels", "start_positions", "end_positions")
 

@@ -38,6 +38,19 @@ from electra.flax import losses, prng
 from electra.flax.optim import clip_by_global_norm, decay_mask, electra_adamw
 from electra.flax.tasks import ElectraForMaskedLM, ElectraForPreTraining
 
+# --precision -> the compute dtype (parameters and optimizer state stay float32). fp16 needs a
+# loss scaler, which only the pt trainer has.
+DTYPES = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+
+
+def check_precision(precision: str):
+    """The compute dtype of `precision`, or a ValueError naming the choices."""
+    if precision not in DTYPES:
+        hint = " (fp16 needs a loss scaler: use bf16, or --backend pt)" if precision == "fp16" else ""
+        raise ValueError(f"precision must be one of {', '.join(DTYPES)} in the flax backend, got {precision!r}{hint}")
+    return DTYPES[precision]
+
+
 PREDICTION_SLOTS = 8  # K is rounded up to a multiple of this, so batches rarely recompile
 
 
@@ -79,7 +92,8 @@ class ElectraPretrainer:
         seed: initialises the parameters.
         prior: the discriminator's output bias starts at `recipe.prior_logit(prior)` (the
             masking rate by default); None keeps HF's zero.
-        dtype: compute dtype (parameters stay float32; sampling is always float32).
+        precision: "fp32" or "bf16" (the compute dtype; parameters stay float32; sampling and
+            losses are float32).
         gradient_checkpointing: recompute each layer in the backward pass.
     """
 
@@ -94,13 +108,13 @@ class ElectraPretrainer:
         *,
         seed: int = 0,
         prior: float | None = DEFAULT_MASK_PROB,
-        dtype=jnp.float32,
+        precision: str = "fp32",
         gradient_checkpointing: bool = False,
     ):
         recipe.check_pair(discriminator_config, generator_config)
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        kwargs = dict(dtype=dtype, gradient_checkpointing=gradient_checkpointing)
+        kwargs = dict(dtype=check_precision(precision), gradient_checkpointing=gradient_checkpointing)
         self.discriminator = ElectraForPreTraining(discriminator_config, seed=seed, **kwargs)
         self.generator = ElectraForMaskedLM(generator_config, seed=seed + 1, **kwargs)
         if prior is not None:
@@ -251,16 +265,16 @@ class MaskedLMPretrainer:
     Args:
         config: the network (a discriminator's config).
         seed: initialises the parameters.
-        dtype, gradient_checkpointing: as `ElectraPretrainer`'s.
+        precision, gradient_checkpointing: as `ElectraPretrainer`'s.
     """
 
     objective = "mlm"
     loss_weights = recipe.LossWeights(generator=1.0, discriminator=0.0)
 
-    def __init__(self, config: ElectraConfig, *, seed: int = 0, dtype=jnp.float32, gradient_checkpointing: bool = False):
+    def __init__(self, config: ElectraConfig, *, seed: int = 0, precision: str = "fp32", gradient_checkpointing: bool = False):
         if not config.tie_word_embeddings:
             raise ValueError("the masked-LM network's output layer must be tied to its word embeddings (tie_word_embeddings=True)")
-        self.mlm = ElectraForMaskedLM(config, seed=seed, dtype=dtype, gradient_checkpointing=gradient_checkpointing)
+        self.mlm = ElectraForMaskedLM(config, seed=seed, dtype=check_precision(precision), gradient_checkpointing=gradient_checkpointing)
         self.params = {"mlm": self.mlm.params}
         self.mlm.params = None  # the pretrainer's tree is the one copy
 

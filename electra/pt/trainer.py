@@ -10,6 +10,7 @@ fraction of the cost.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.pt import losses
 from electra.pt.optim import ElectraAdamW
 from electra.pt.tasks import ElectraForMaskedLM, ElectraForPreTraining
+
+# --precision -> the autocast dtype of the forward pass (parameters and optimizer stay float32).
+AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class ElectraPretrainer(nn.Module):
@@ -268,12 +272,19 @@ class PretrainingTrainer:
 
     `max_predictions`: the masking's cap on chosen positions per row; a batch with more is
     refused (as in every backend's trainer).
+
+    `precision`: "fp32"; "bf16" (the forward under bfloat16 autocast); "fp16" (float16
+    autocast with a dynamic loss scaler: a step whose gradients are not finite is skipped and
+    the scale halved). Parameters and optimizer state stay float32; sampling and losses are
+    float32.
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
-                 device: str | None = None, distributed: bool = False, max_predictions: int | None = None):
+                 device: str | None = None, distributed: bool = False, max_predictions: int | None = None, precision: str = "fp32"):
         if max_predictions is not None and max_predictions < 1:
             raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
+        if precision not in AUTOCAST:
+            raise ValueError(f"precision must be one of {', '.join(AUTOCAST)} in the pt backend, got {precision!r}")
         self.max_predictions = max_predictions
         self.rank, self.world_size = 0, 1
         if distributed:
@@ -297,6 +308,14 @@ class PretrainingTrainer:
         self.seed = seed
         self.clip_norm = clip_norm
         self.optimizer = ElectraAdamW(self.model.named_parameters(), lr=schedule(0))
+        self.precision = precision
+        self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
+
+    def _autocast(self):
+        """The forward's autocast context (none in fp32)."""
+        if AUTOCAST[self.precision] is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=AUTOCAST[self.precision])
 
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(np.asarray(v, dtype=np.int64), device=self.device) for k, v in batch.items()}
@@ -323,13 +342,22 @@ class PretrainingTrainer:
         num_valid = int(np.asarray(batch["attention_mask"]).sum())
         shard, row_offset = self._shard(batch)
         tensors = self._tensors(shard)
-        out = self.forward(**tensors, noise_seed=recipe.step_seed(self.seed, step, "gumbel"), row_offset=row_offset,
-                           normalizers=(num_masked, num_valid))
+        with self._autocast():
+            out = self.forward(**tensors, noise_seed=recipe.step_seed(self.seed, step, "gumbel"), row_offset=row_offset,
+                               normalizers=(num_masked, num_valid))
         self.optimizer.zero_grad(set_to_none=True)
         # DDP averages the workers' gradients; each loss is a share of the global sum.
-        (out.loss * self.world_size).backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
-        self.optimizer.step()
+        loss = out.loss * self.world_size
+        if self.scaler is None:
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+            self.optimizer.step()
+        else:  # fp16: scaled loss; the step is skipped when the unscaled gradients are not finite
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         # The losses (shares of the global means) and the metric counts add up over the workers.
         sums = torch.cat([torch.stack([out.loss, out.generator_loss, out.discriminator_loss]).detach().float(), out.metric_counts])
         if self.world_size > 1:
@@ -345,7 +373,8 @@ class PretrainingTrainer:
         loss, and for replaced-token detection the discriminator's scores and labels for AUC."""
         self.model.eval()
         tensors = self._tensors(batch)
-        out = self.model(**tensors, noise_seed=recipe.step_seed(self.seed, step, "eval-gumbel"))
+        with self._autocast():
+            out = self.model(**tensors, noise_seed=recipe.step_seed(self.seed, step, "eval-gumbel"))
         chosen = tensors["mlm_labels"] != IGNORE_INDEX
         result = {
             "generator_correct": (out.generator_logits.argmax(-1) == tensors["mlm_labels"][chosen]).cpu().numpy(),
@@ -369,6 +398,9 @@ class PretrainingTrainer:
             if state:
                 arrays[f"adam_m/{name}"] = state["exp_avg"].cpu().numpy().copy()
                 arrays[f"adam_v/{name}"] = state["exp_avg_sq"].cpu().numpy().copy()
+        if self.scaler is not None and self.scaler._scale is not None:  # fp16: the loss scale and its growth count
+            arrays["loss_scale/scale"] = np.array([self.scaler.get_scale()], np.float32)
+            arrays["loss_scale/growth_tracker"] = np.array([self.scaler._get_growth_tracker()], np.float32)
         return arrays
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -383,6 +415,9 @@ class PretrainingTrainer:
                 key = f"{prefix}/{name}"
                 if key in arrays and tuple(arrays[key].shape) != tuple(param.shape):
                     raise ValueError(f"training checkpoint {key} has shape {arrays[key].shape}, model has {tuple(param.shape)}")
+        if self.scaler is not None and "loss_scale/scale" in arrays:
+            self.scaler.load_state_dict({**self.scaler.state_dict(), "scale": float(arrays["loss_scale/scale"][0]),
+                                         "_growth_tracker": int(arrays["loss_scale/growth_tracker"][0])})
         with torch.no_grad():
             for name, param in params.items():
                 param.copy_(torch.from_numpy(arrays[f"param/{name}"]))

@@ -14,9 +14,7 @@ State arrays are keyed like the PyTorch trainer's (`param/<canonical name>`, `ad
 
 from __future__ import annotations
 
-import contextlib
 import os
-import random
 
 import keras
 import numpy as np
@@ -26,25 +24,10 @@ import electra.tf
 from electra.common.pretraining import recipe
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.tf.optim import ElectraAdamW
+from electra.tf.trainer import POLICIES, construction
 
-# --precision -> the Keras dtype policy the model is built under (parameters stay float32).
-POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 LABELS = ("labels", "start_positions", "end_positions")
-
-
-@contextlib.contextmanager
-def _construction(seed: int, policy: str):
-    """Seed Python's `random` (what Keras initialisers draw from) and set the dtype policy
-    for the model's construction only, restoring both after (as the pretrainer does)."""
-    state, previous = random.getstate(), keras.mixed_precision.global_policy()
-    try:
-        random.seed(recipe.step_seed(seed, 0, "init") % 2**31)
-        keras.mixed_precision.set_global_policy(policy)
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-        random.setstate(state)
 
 
 class FinetuneTrainer:
@@ -71,7 +54,7 @@ class FinetuneTrainer:
             raise ValueError(f"precision must be one of {', '.join(POLICIES)} in the tf backend, got {precision!r}")
         if not isinstance(getattr(electra.tf, architecture, None), type):
             raise ValueError(f"unknown architecture {architecture!r} in electra.tf")
-        with _construction(seed, POLICIES[precision]):
+        with construction(seed, POLICIES[precision]):
             self.model = getattr(electra.tf, architecture).from_pretrained(os.fspath(model_dir), **config_changes)
         self.schedule = LinearSchedule(lr, warmup_steps, total_steps)
         self.seed = seed

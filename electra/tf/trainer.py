@@ -19,6 +19,7 @@ the single-device draw, so a 2-way step equals the 1-way step on the same global
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
@@ -36,6 +37,33 @@ from electra.tf import losses, prng
 from electra.tf.optim import ElectraAdamW
 from electra.tf.tasks import ElectraForMaskedLM, ElectraForPreTraining
 
+# --precision -> the Keras dtype policy the networks are built under (parameters stay float32).
+# fp16 needs a loss scaler, which only the pt trainer has.
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
+
+
+def check_precision(precision: str) -> str:
+    """The Keras policy of `precision`, or a ValueError naming the choices."""
+    if precision not in POLICIES:
+        hint = " (fp16 needs a loss scaler: use bf16, or --backend pt)" if precision == "fp16" else ""
+        raise ValueError(f"precision must be one of {', '.join(POLICIES)} in the tf backend, got {precision!r}{hint}")
+    return POLICIES[precision]
+
+
+@contextlib.contextmanager
+def construction(seed: int | None, policy: str = "float32"):
+    """Seed Python's `random` (what Keras initialisers draw from; None leaves it) and set the
+    dtype policy for a model's construction only, restoring both after."""
+    state, previous = random.getstate(), keras.mixed_precision.global_policy()
+    try:
+        if seed is not None:
+            random.seed(recipe.step_seed(seed, 0, "init") % 2**31)
+        keras.mixed_precision.set_global_policy(policy)
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+        random.setstate(state)
+
 
 class ElectraPretrainer(keras.Model):
     """Generator + discriminator with shared embeddings.
@@ -49,6 +77,8 @@ class ElectraPretrainer(keras.Model):
             or TF RNGs); None draws from Python's global `random`.
         prior: the discriminator's output bias starts at `recipe.prior_logit(prior)` (the
             masking rate by default); None keeps HF's zero.
+        precision: "fp32" or "bf16" (the networks built under Keras' mixed_bfloat16 policy:
+            bfloat16 compute, float32 variables; sampling and losses float32).
     """
 
     objective = "rtd"
@@ -61,6 +91,7 @@ class ElectraPretrainer(keras.Model):
         temperature: float = 1.0,
         seed: int | None = None,
         prior: float | None = DEFAULT_MASK_PROB,
+        precision: str = "fp32",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -69,14 +100,9 @@ class ElectraPretrainer(keras.Model):
             raise ValueError(f"temperature must be positive, got {temperature}")
         # Keras initialisers draw their seeds from Python's `random` when constructed: seed it
         # for the construction only (as pt's fork_rng), leaving the global state as it was.
-        state = random.getstate()
-        try:
-            if seed is not None:
-                random.seed(recipe.step_seed(seed, 0, "init") % 2**31)
+        with construction(seed, check_precision(precision)):
             self.discriminator = ElectraForPreTraining(discriminator_config, name="discriminator")
             self.generator = ElectraForMaskedLM(generator_config, name="generator")
-        finally:
-            random.setstate(state)
         # One embeddings layer in both networks (tables and LayerNorm); the generator head
         # reads `electra.embeddings.word_embeddings` at call time, so it follows.
         self.generator.electra.embeddings = self.discriminator.electra.embeddings
@@ -204,23 +230,18 @@ class MaskedLMPretrainer(keras.Model):
 
     Args:
         config: the network (a discriminator's config).
-        seed: seeds the weight initialisation (as `ElectraPretrainer`'s).
+        seed, precision: as `ElectraPretrainer`'s.
     """
 
     objective = "mlm"
     loss_weights = recipe.LossWeights(generator=1.0, discriminator=0.0)
 
-    def __init__(self, config: ElectraConfig, seed: int | None = None, **kwargs):
+    def __init__(self, config: ElectraConfig, seed: int | None = None, precision: str = "fp32", **kwargs):
         super().__init__(**kwargs)
         if not config.tie_word_embeddings:
             raise ValueError("the masked-LM network's output layer must be tied to its word embeddings (tie_word_embeddings=True)")
-        state = random.getstate()
-        try:
-            if seed is not None:
-                random.seed(recipe.step_seed(seed, 0, "init") % 2**31)
+        with construction(seed, check_precision(precision)):
             self.mlm = ElectraForMaskedLM(config, name="mlm")
-        finally:
-            random.setstate(state)
 
     def build(self, input_shape=None):
         self.mlm.build()
