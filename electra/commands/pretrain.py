@@ -44,7 +44,7 @@ DEFAULT_PREFETCH = 2  # batches built ahead of the step (--prefetch)
 DEFAULT_LR = {"tiny": 5e-4, "small": 5e-4, "small-discriminator": 5e-4}
 # Settings that must match for --resume (and for reusing an output directory).
 RUN_KEYS = (
-    "objective", "backend", "precision", "corpus", "preset", "config", "generator_fraction", "steps", "batch_size", "seq_len", "lr",
+    "objective", "backend", "precision", "grad_accum", "corpus", "preset", "config", "generator_fraction", "steps", "batch_size", "seq_len", "lr",
     "warmup_steps", "mask_prob", "disc_weight", "seed", "vocab", "vocab_size",
 )
 
@@ -69,6 +69,10 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     if settings["warmup_steps"] is None:
         settings["warmup_steps"] = min(10_000, max(1, args.steps // 10))
     settings["precision"] = resolve_precision(settings["backend"], settings["precision"])
+    settings["grad_accum"] = settings["grad_accum"] or 1
+    if settings["grad_accum"] < 1 or args.batch_size % settings["grad_accum"]:
+        raise ValueError(f"--grad-accum {settings['grad_accum']} must be a positive divisor of --batch-size {args.batch_size} "
+                         f"(each step runs the batch as that many micro-batches of equal size)")
     for name in ("steps", "batch_size", "seq_len", "save_every", "eval_batches"):
         value = getattr(args, name)
         if value < 1:
@@ -145,6 +149,7 @@ def check_output(out: Path, settings: dict[str, Any], resume: bool, overwrite: b
         previous = json.loads(run_file.read_text())
         previous.setdefault("objective", "rtd")  # runs started before --objective existed
         previous.setdefault("precision", "fp32")  # and before --precision
+        previous.setdefault("grad_accum", 1)  # and --grad-accum
         changed = sorted(k for k in settings if previous.get(k) != settings[k])
         if changed:
             differences = "; ".join(f"{k} is {previous.get(k)!r} there, {settings[k]!r} now" for k in changed)
@@ -305,7 +310,7 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig | None, s
         pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"], prior=settings["mask_prob"],
                                               **built_in)
     return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], max_predictions=max_predictions(settings),
-                                     **in_step, **(trainer_args or {}))
+                                     grad_accum=settings.get("grad_accum") or 1, **in_step, **(trainer_args or {}))
 
 
 def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -135,7 +135,8 @@ class ElectraPretrainer:
         return {**generator, "electra": {**generator["electra"], "embeddings": shared}}
 
     def apply(self, params, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
-              gumbel_noise=None, noise_seed=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None):
+              gumbel_noise=None, noise_seed=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None,
+              noise_rows: tuple[int, int] | None = None):
         """One pretraining forward pass, a pure function of `params` (jit, grad).
 
         Args:
@@ -148,6 +149,8 @@ class ElectraPretrainer:
             noise_seed: a `jax.random` key for the Gumbel noise.
             dropout_rng: a key for dropout (needed when `train`).
             max_predictions: K, static; default `max_predictions_for(mlm_labels)` (concrete labels).
+            noise_rows: (first row, rows of the whole batch), static: these rows are a
+                micro-batch of a larger batch and draw its rows of that batch's noise.
         Returns:
             `ElectraPretrainerOutput`; `generator_logits` (B, K, V) at the prediction slots.
         """
@@ -170,7 +173,9 @@ class ElectraPretrainer:
 
         logits32 = jax.lax.stop_gradient(gen_logits.astype(jnp.float32))
         if gumbel_noise is None:
-            noise = recipe.gumbel(prng.uniform(prng.fast_key(noise_seed), logits32.shape), jnp.log)
+            first, rows = noise_rows or (0, logits32.shape[0])
+            uniform = prng.uniform(prng.fast_key(noise_seed), (rows, *logits32.shape[1:]))[first:first + logits32.shape[0]]
+            noise = recipe.gumbel(uniform, jnp.log)
         else:
             noise = jnp.take_along_axis(jnp.asarray(gumbel_noise, jnp.float32), positions[..., None], axis=1)
         sampled = first_argmax(logits32 / self.temperature + noise).astype(input_ids.dtype)  # (B, K)
@@ -279,9 +284,10 @@ class MaskedLMPretrainer:
         self.mlm.params = None  # the pretrainer's tree is the one copy
 
     def apply(self, params, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
-              gumbel_noise=None, noise_seed=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None):
+              gumbel_noise=None, noise_seed=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None,
+              noise_rows: tuple[int, int] | None = None):
         """`ElectraPretrainer.apply`'s arguments and output; nothing is sampled, so `input_ids`,
-        `gumbel_noise` and `noise_seed` are unused. `generator_logits` (B, K, V) at the prediction slots."""
+        `gumbel_noise`, `noise_seed` and `noise_rows` are unused. `generator_logits` (B, K, V) at the prediction slots."""
         K = max_predictions if max_predictions is not None else max_predictions_for(mlm_labels)
         positions, valid = prediction_slots(mlm_labels, K)  # (B, K)
         targets = jnp.where(valid, jnp.take_along_axis(mlm_labels, positions, axis=1), IGNORE_INDEX)
@@ -356,12 +362,18 @@ class PretrainingTrainer:
             every batch uses the same K (it rounded up to a multiple of 8), so the train and
             evaluation steps compile once; a batch with more raises ValueError. Without it, K
             follows each batch (`max_predictions_for`) and every new K compiles again.
+        grad_accum: the batch runs as this many micro-batches whose gradients add up before
+            the one optimizer step (equal to the whole batch at once with dropout off; the
+            noise of the whole batch is drawn for each micro-batch, which slices its rows).
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0,
-                 clip_norm: float = CLIP_NORM, mesh: Mesh | None = None, max_predictions: int | None = None):
+                 clip_norm: float = CLIP_NORM, mesh: Mesh | None = None, max_predictions: int | None = None, grad_accum: int = 1):
         if max_predictions is not None and max_predictions < 1:
             raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
+        if grad_accum < 1:
+            raise ValueError(f"grad_accum must be >= 1, got {grad_accum}")
+        self.grad_accum = grad_accum
         self.max_predictions = max_predictions
         self.model = pretrainer
         self.schedule = schedule
@@ -404,23 +416,48 @@ class PretrainingTrainer:
 
     # ------------------------------------------------------------------ steps
     def _train_fn(self, params, opt_state, batch, lr, gumbel_rng, dropout_rng, max_predictions):
-        def loss_fn(p):
-            out = self.model.apply(p, **batch, noise_seed=gumbel_rng, dropout_rng=dropout_rng, train=True,
-                                   max_predictions=max_predictions)
-            return out.loss, out
+        B = batch["input_ids"].shape[0]
+        micro = B // self.grad_accum
+        weights = self.model.loss_weights
 
-        (_, out), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        def counts(part):  # (chosen positions, attended tokens)
+            return jnp.stack([jnp.sum(part["mlm_labels"] != IGNORE_INDEX, dtype=jnp.float32),
+                              jnp.sum(part["attention_mask"], dtype=jnp.float32)])
+
+        total = counts(batch)
+        grads, sums = None, 0.0
+        # `grad_accum` micro-batches (unrolled); each loss is its share of the whole batch's mean,
+        # and draws its rows of the whole batch's noise.
+        for i in range(self.grad_accum):
+            part = {k: v[i * micro:(i + 1) * micro] for k, v in batch.items()}
+            share = counts(part) / total
+
+            def loss_fn(p, part=part, share=share, i=i):
+                out = self.model.apply(p, **part, noise_seed=gumbel_rng, train=True, max_predictions=max_predictions,
+                                       dropout_rng=dropout_rng if i == 0 else jax.random.fold_in(dropout_rng, i),
+                                       noise_rows=(i * micro, B))
+                shares = (out.generator_loss * share[0], out.discriminator_loss * share[1])
+                return weights.generator * shares[0] + weights.discriminator * shares[1], (out, shares)
+
+            (loss, (out, shares)), part_grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+            grads = part_grads if grads is None else jax.tree_util.tree_map(jnp.add, grads, part_grads)
+            # The losses (shares of the whole batch's means) and the metric counts add up over the parts.
+            sums += jnp.concatenate([jnp.stack([loss, *shares]).astype(jnp.float32), out.metric_counts])
         grads, grad_norm = clip_by_global_norm(grads, self.clip_norm)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
         params = jax.tree_util.tree_map(lambda p, u: p - (lr * u).astype(p.dtype), params, updates)
         # The whole batch's losses and metric counts (summed over the mesh by XLA), then grad_norm: (10,).
-        losses = jnp.stack([getattr(out, k) for k in recipe.STEP_LOSSES]).astype(jnp.float32)
-        return params, opt_state, jnp.concatenate([losses, out.metric_counts, grad_norm.astype(jnp.float32)[None]])
+        return params, opt_state, jnp.concatenate([sums, grad_norm.astype(jnp.float32)[None]])
 
     def train_step(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
         """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask, token_type_ids)."""
         lr = self.schedule(step)
         K = self._slots(batch["mlm_labels"])
+        rows = len(batch["input_ids"])
+        devices = 1 if self.mesh is None else self.mesh.devices.size
+        if rows % self.grad_accum or (rows // self.grad_accum) % devices:
+            raise ValueError(f"--grad-accum {self.grad_accum} must divide the {rows} rows of the batch into micro-batches "
+                             f"that divide by the {devices} device(s)")
         self.params, self.opt_state, values = self._train(
             self.params, self.opt_state, self._batch(batch), jnp.float32(lr),
             self._key(step, "gumbel"), self._key(step, "dropout"), max_predictions=K,

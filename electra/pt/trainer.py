@@ -277,12 +277,21 @@ class PretrainingTrainer:
     autocast with a dynamic loss scaler: a step whose gradients are not finite is skipped and
     the scale halved). Parameters and optimizer state stay float32; sampling and losses are
     float32.
+
+    `grad_accum`: each worker's rows run as this many micro-batches whose gradients add up
+    before the one optimizer step (the same step as the whole batch at once, with dropout
+    off: the losses are normalised by the whole batch's counts and the noise is drawn per
+    global row).
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
-                 device: str | None = None, distributed: bool = False, max_predictions: int | None = None, precision: str = "fp32"):
+                 device: str | None = None, distributed: bool = False, max_predictions: int | None = None, precision: str = "fp32",
+                 grad_accum: int = 1):
         if max_predictions is not None and max_predictions < 1:
             raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
+        if grad_accum < 1:
+            raise ValueError(f"grad_accum must be >= 1, got {grad_accum}")
+        self.grad_accum = grad_accum
         if precision not in AUTOCAST:
             raise ValueError(f"precision must be one of {', '.join(AUTOCAST)} in the pt backend, got {precision!r}")
         self.max_predictions = max_predictions
@@ -317,6 +326,12 @@ class PretrainingTrainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=AUTOCAST[self.precision])
 
+    def _micro_rows(self, rows: int) -> int:
+        """Rows per micro-batch of this worker's `rows` under `grad_accum`."""
+        if rows % self.grad_accum:
+            raise ValueError(f"--grad-accum {self.grad_accum} does not divide this worker's {rows} rows of the batch")
+        return rows // self.grad_accum
+
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(np.asarray(v, dtype=np.int64), device=self.device) for k, v in batch.items()}
 
@@ -341,25 +356,35 @@ class PretrainingTrainer:
         num_masked = int((np.asarray(batch["mlm_labels"]) != IGNORE_INDEX).sum())
         num_valid = int(np.asarray(batch["attention_mask"]).sum())
         shard, row_offset = self._shard(batch)
-        tensors = self._tensors(shard)
-        with self._autocast():
-            out = self.forward(**tensors, noise_seed=recipe.step_seed(self.seed, step, "gumbel"), row_offset=row_offset,
-                               normalizers=(num_masked, num_valid))
+        micro = self._micro_rows(len(shard["input_ids"]))
         self.optimizer.zero_grad(set_to_none=True)
-        # DDP averages the workers' gradients; each loss is a share of the global sum.
-        loss = out.loss * self.world_size
+        sums = []
+        for start in range(0, len(shard["input_ids"]), micro):
+            tensors = self._tensors({k: v[start:start + micro] for k, v in shard.items()})
+            last = start + micro == len(shard["input_ids"])
+            # DDP averages the gradients once, in the backward of the last micro-batch.
+            syncing = contextlib.nullcontext() if last or self.forward is self.model else self.forward.no_sync()
+            with syncing:
+                with self._autocast():
+                    out = self.forward(**tensors, noise_seed=recipe.step_seed(self.seed, step, "gumbel"),
+                                       row_offset=row_offset + start, normalizers=(num_masked, num_valid))
+                # Each loss is this micro-batch's share of the global mean; DDP averages the
+                # workers' gradients, hence the factor.
+                loss = out.loss * self.world_size
+                (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+            sums.append(torch.cat([torch.stack([out.loss, out.generator_loss, out.discriminator_loss]).detach().float(),
+                                   out.metric_counts]))
         if self.scaler is None:
-            loss.backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
             self.optimizer.step()
         else:  # fp16: scaled loss; the step is skipped when the unscaled gradients are not finite
-            self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-        # The losses (shares of the global means) and the metric counts add up over the workers.
-        sums = torch.cat([torch.stack([out.loss, out.generator_loss, out.discriminator_loss]).detach().float(), out.metric_counts])
+        # The losses (shares of the global means) and the metric counts add up over the
+        # micro-batches and the workers.
+        sums = torch.stack(sums).sum(0)
         if self.world_size > 1:
             import torch.distributed as dist
 

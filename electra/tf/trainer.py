@@ -328,12 +328,18 @@ class PretrainingTrainer:
             (`electra.tf.prng`), so a step gives the same numbers with and without XLA.
         max_predictions: the masking's cap on chosen positions per row; a batch with more
             is refused (as in every backend's trainer).
+        grad_accum: each replica's rows run as this many micro-batches whose gradients add
+            up before the one optimizer step (equal to the whole batch at once with dropout off).
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
-                 strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False, max_predictions: int | None = None):
+                 strategy: tf.distribute.Strategy | None = None, jit_compile: bool = False, max_predictions: int | None = None,
+                 grad_accum: int = 1):
         if max_predictions is not None and max_predictions < 1:
             raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
+        if grad_accum < 1:
+            raise ValueError(f"grad_accum must be >= 1, got {grad_accum}")
+        self.grad_accum = grad_accum
         self.max_predictions = max_predictions
         self.model = pretrainer
         self.schedule = schedule
@@ -349,24 +355,33 @@ class PretrainingTrainer:
     # ------------------------------------------------------------------ train
     def _replica_step(self, batch, gumbel_seed):
         ctx = tf.distribute.get_replica_context()
-        chosen = tf.cast(tf.not_equal(batch["mlm_labels"], IGNORE_INDEX), tf.float32)
-        valid = tf.cast(batch["attention_mask"], tf.float32)
-        local = tf.stack([tf.reduce_sum(chosen), tf.reduce_sum(valid)])
+
+        def counts(part):  # (chosen positions, attended tokens) of a part of the batch
+            chosen = tf.cast(tf.not_equal(part["mlm_labels"], IGNORE_INDEX), tf.float32)
+            return tf.stack([tf.reduce_sum(chosen), tf.reduce_sum(tf.cast(part["attention_mask"], tf.float32))])
+
+        local = counts(batch)
         # Global counts and this replica's offset among the chosen positions (for the noise).
         one_hot = tf.one_hot(ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync)[:, None] * local[None, :]  # (R, 2)
         per_replica = ctx.all_reduce(tf.distribute.ReduceOp.SUM, one_hot)
         total = tf.reduce_sum(per_replica, axis=0)
         offset = tf.cast(tf.reduce_sum(per_replica[: ctx.replica_id_in_sync_group, 0]), tf.int32)
-        share_gen, share_disc = local[0] / total[0], local[1] / total[1]
         variables = [v for v in self.optimizer.variables]
-        with tf.GradientTape() as tape:
-            out = self.model(**batch, noise_seed=gumbel_seed, noise_offset=offset, noise_rows=tf.cast(total[0], tf.int32), training=True)
-            weights = self.model.loss_weights
-            loss = weights.generator * out.generator_loss * share_gen + weights.discriminator * out.discriminator_loss * share_disc
-        grads = tape.gradient(loss, variables)
-        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [tf.convert_to_tensor(g) if g is not None else tf.zeros(v.shape) for g, v in zip(grads, variables)])
-        # The losses (shares of the global means) and the metric counts add up over the replicas.
-        sums = tf.concat([tf.stack([loss, out.generator_loss * share_gen, out.discriminator_loss * share_disc]), out.metric_counts], 0)
+        weights = self.model.loss_weights
+        grads, sums = None, 0.0
+        # The replica's rows as `grad_accum` micro-batches; each loss is its share of the global mean.
+        for part in ({k: tf.split(v, self.grad_accum, axis=0)[i] for k, v in batch.items()} for i in range(self.grad_accum)):
+            part_counts = counts(part)
+            share_gen, share_disc = part_counts[0] / total[0], part_counts[1] / total[1]
+            with tf.GradientTape() as tape:
+                out = self.model(**part, noise_seed=gumbel_seed, noise_offset=offset, noise_rows=tf.cast(total[0], tf.int32), training=True)
+                loss = weights.generator * out.generator_loss * share_gen + weights.discriminator * out.discriminator_loss * share_disc
+            part_grads = [tf.convert_to_tensor(g) if g is not None else tf.zeros(v.shape) for g, v in zip(tape.gradient(loss, variables), variables)]
+            grads = part_grads if grads is None else [a + b for a, b in zip(grads, part_grads)]
+            # The losses (shares of the global means) and the metric counts add up over the parts and replicas.
+            sums += tf.concat([tf.stack([loss, out.generator_loss * share_gen, out.discriminator_loss * share_disc]), out.metric_counts], 0)
+            offset += tf.cast(part_counts[0], tf.int32)
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM, sums)
         return grads, sums
 
@@ -395,6 +410,9 @@ class PretrainingTrainer:
         rows = len(batch["input_ids"])
         if rows % self.strategy.num_replicas_in_sync:
             raise ValueError(f"batch size {rows} must be a multiple of the {self.strategy.num_replicas_in_sync} replicas")
+        if (rows // self.strategy.num_replicas_in_sync) % self.grad_accum:
+            raise ValueError(f"--grad-accum {self.grad_accum} does not divide each replica's "
+                             f"{rows // self.strategy.num_replicas_in_sync} rows of the batch")
         check_max_predictions(batch["mlm_labels"], self.max_predictions)
         lr = self.schedule(step)
         dropout_seed = recipe.step_seed(self.seed, step, "dropout")
