@@ -11,7 +11,7 @@ from conftest import masked_batch, tiny_config
 from electra.common.config import generator_config
 from electra.common.pretraining.schedule import LinearSchedule
 
-STEPS = 3
+STEPS = 2
 
 
 def run(backend: str, objective: str, grad_accum: int):
@@ -28,19 +28,18 @@ def run(backend: str, objective: str, grad_accum: int):
     return metrics, trainer.state_arrays()
 
 
-@pytest.mark.parametrize("objective", ["rtd", "mlm"])
-@pytest.mark.parametrize("backend", ["pt", "tf", "flax"])
+# The trainers' accumulation does not depend on the objective; pt runs both.
+@pytest.mark.parametrize("backend, objective", [("pt", "rtd"), ("pt", "mlm"), ("tf", "rtd"), ("flax", "rtd")])
 def test_accumulated_micro_batches_equal_the_whole_batch(backend, objective):
     pytest.importorskip({"pt": "torch", "tf": "tensorflow", "flax": "jax"}[backend])
     whole, whole_state = run(backend, objective, 1)
-    for n in (2, 4):
-        parts, state = run(backend, objective, n)
-        for a, b in zip(parts, whole):
-            for key in ("loss", "generator_loss", "discriminator_loss", "generator_accuracy", "discriminator_recall", "grad_norm"):
-                assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6, nan_ok=True), (n, key)
-        for key, value in whole_state.items():
-            np.testing.assert_allclose(state[key], value, atol=1e-6, rtol=1e-5, err_msg=f"{n}: {key}")
-    assert whole[2]["loss"] != whole[0]["loss"]  # the steps train (the first at lr 0)
+    parts, state = run(backend, objective, 2)
+    for a, b in zip(parts, whole):
+        for key in ("loss", "generator_loss", "discriminator_loss", "generator_accuracy", "discriminator_recall", "grad_norm"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6, nan_ok=True), key
+    for key, value in whole_state.items():
+        np.testing.assert_allclose(state[key], value, atol=1e-6, rtol=1e-5, err_msg=key)
+    assert any(np.abs(v).max() > 0 for k, v in whole_state.items() if k.startswith("adam_m/"))  # the steps had gradients
 
 
 @pytest.mark.parametrize("backend", ["pt", "tf", "flax"])
