@@ -55,6 +55,8 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocab-size", type=int, default=8000, help="size of the vocab trained when --vocab is not given (default: 8000)")
     p.add_argument("--save-every", type=int, default=200, help="checkpoint every N steps (default: 200)")
     p.add_argument("--eval-batches", type=int, default=8, help="held-out batches scored at every checkpoint (default: 8)")
+    p.add_argument("--compile", action="store_true", help="compile the training step: torch.compile (pt), XLA jit_compile "
+                   "(tf); flax steps are always compiled (jax.jit)")
     p.add_argument("--prefetch", type=int, default=2, help="batches built ahead of the step in a background thread; "
                    "0 builds each batch before its step (the same batches either way) (default: 2)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")

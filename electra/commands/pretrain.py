@@ -293,7 +293,7 @@ def corpus_too_small(split: str, corpus, settings: dict[str, Any]) -> str:
 
 
 def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig | None, settings: dict[str, Any],
-                 trainer_args: dict[str, Any] | None = None):
+                 trainer_args: dict[str, Any] | None = None, compile: bool = False):
     """The backend's `PretrainingTrainer` for these configs and settings: around an
     `ElectraPretrainer`, or a `MaskedLMPretrainer` for `--objective mlm`."""
     import importlib
@@ -309,8 +309,10 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig | None, s
         weights = recipe.LossWeights(discriminator=settings["disc_weight"])
         pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"], prior=settings["mask_prob"],
                                               **built_in)
+    # --compile: torch.compile in pt, XLA (jit_compile) in tf; flax steps are always jax.jit-compiled.
+    compiled = {"pt": {"compile": compile}, "tf": {"jit_compile": compile}, "flax": {}}[backend]
     return module.PretrainingTrainer(pretrainer, schedule, seed=settings["seed"], max_predictions=max_predictions(settings),
-                                     grad_accum=settings.get("grad_accum") or 1, **in_step, **(trainer_args or {}))
+                                     grad_accum=settings.get("grad_accum") or 1, **in_step, **compiled, **(trainer_args or {}))
 
 
 def model_inputs(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -482,7 +484,8 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
         if not args.resume:
             start_output(out, settings, tokenizer, overwrite)
         parallel.barrier()
-    trainer = make_trainer(settings["backend"], disc_config, gen_config, settings, parallel.trainer_args)
+    trainer = make_trainer(settings["backend"], disc_config, gen_config, settings, parallel.trainer_args,
+                           compile=getattr(args, "compile", False))
     objective = settings["objective"]
     chief = parallel.is_chief
 

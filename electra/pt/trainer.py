@@ -282,11 +282,14 @@ class PretrainingTrainer:
     before the one optimizer step (the same step as the whole batch at once, with dropout
     off: the losses are normalised by the whole batch's counts and the noise is drawn per
     global row).
+
+    `compile`: the training forward through `torch.compile` (dynamic shapes; the per-row
+    noise loop and the masked positions' gather still break the graph); the evaluation stays eager.
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
                  device: str | None = None, distributed: bool = False, max_predictions: int | None = None, precision: str = "fp32",
-                 grad_accum: int = 1):
+                 grad_accum: int = 1, compile: bool = False):
         if max_predictions is not None and max_predictions < 1:
             raise ValueError(f"max_predictions must be >= 1, got {max_predictions}")
         if grad_accum < 1:
@@ -317,6 +320,8 @@ class PretrainingTrainer:
         self.seed = seed
         self.clip_norm = clip_norm
         self.optimizer = ElectraAdamW(self.model.named_parameters(), lr=schedule(0))
+        if compile:  # dynamic: the masked positions' count changes from batch to batch
+            self.forward = torch.compile(self.forward, dynamic=True)
         self.precision = precision
         self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
 

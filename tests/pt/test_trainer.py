@@ -164,3 +164,18 @@ def test_discriminator_bias_starts_at_the_masking_prior_unless_none():
               .dense_prediction.bias.detach().numpy() for prior in (0.15, 0.3, None)}
     assert biases[0.15].tolist() == [np.float32(recipe.prior_logit(0.15))]
     assert biases[0.3].tolist() == [np.float32(recipe.prior_logit(0.3))] and biases[None].tolist() == [0.0]
+
+
+def test_compiled_step_equals_the_eager_step():
+    """`compile=True` (`electra pretrain --compile`): torch.compile of the training forward
+    gives the eager steps' losses and weights (float32, CPU inductor)."""
+    disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    batch = masked_batch(disc.vocab_size, B=2, L=12)
+    runs = []
+    for compile in (False, True):
+        trainer = PretrainingTrainer(ElectraPretrainer(disc, generator_config(disc, 0.5), seed=0), LinearSchedule(1e-3, 1, 10),
+                                     seed=0, compile=compile)
+        runs.append(([trainer.train_step(batch, step)["loss"] for step in range(2)], trainer.state_arrays()))
+    assert runs[1][0] == pytest.approx(runs[0][0], rel=1e-5)
+    for key, value in runs[0][1].items():
+        np.testing.assert_allclose(runs[1][1][key], value, atol=1e-5, rtol=1e-4, err_msg=key)
