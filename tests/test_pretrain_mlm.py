@@ -168,3 +168,11 @@ def test_resuming_a_replaced_token_detection_run_as_mlm_is_refused(setup, finish
     rtd = run_args(setup, finished_run, "pt", 16, "--resume")
     assert cli.main(rtd) == 2
     assert "objective is 'mlm' there, 'rtd' now" in capsys.readouterr().err
+
+
+def test_convert_of_the_mlm_run_directory_points_at_mlm(finished_run, tmp_path, capsys):
+    out = tmp_path / "converted"
+    assert cli.main(["convert", str(finished_run), str(out), "--to", "tf", "--network", "discriminator"]) == 2
+    assert f"its one network is {finished_run / 'mlm'}" in capsys.readouterr().err and not out.exists()
+    assert cli.main(["convert", str(finished_run / "mlm"), str(out), "--to", "tf"]) == 0
+    assert (out / "tf_model.h5").is_file()

@@ -125,6 +125,9 @@ def read_run(args: argparse.Namespace) -> list[Converted]:
     from electra.commands.pretrain import base_config, model_configs
 
     run = args.src
+    if json.loads((run / "run.json").read_text()).get("objective", "rtd") == "mlm":
+        raise ValueError(f"{run} is an `electra pretrain --objective mlm` run: its one network is {run / 'mlm'} "
+                         f"(a checkpoint directory once the run has finished): convert that directory")
     converted = []
     for network in _networks(args, "an `electra pretrain` run directory"):
         subdir = network if args.network == "both" else ""

@@ -223,7 +223,7 @@ def model_configs(base: ElectraConfig, settings: dict[str, Any], vocab_size: int
     """Discriminator and generator configs for the run, with the tokenizer's vocabulary
     (`--objective mlm`: the masked-LM network's, of the discriminator's size, and None)."""
     disc = base.replace(vocab_size=vocab_size)
-    if settings["objective"] == "mlm":
+    if settings.get("objective", "rtd") == "mlm":  # runs started before --objective have none
         return disc.replace(tie_word_embeddings=True), None
     return disc, generator_config(disc, settings["generator_fraction"])
 
