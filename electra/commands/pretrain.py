@@ -69,7 +69,7 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     if settings["warmup_steps"] is None:
         settings["warmup_steps"] = min(10_000, max(1, args.steps // 10))
     settings["precision"] = resolve_precision(settings["backend"], settings["precision"])
-    settings["grad_accum"] = settings["grad_accum"] or 1
+    settings["grad_accum"] = 1 if settings["grad_accum"] is None else settings["grad_accum"]
     if settings["grad_accum"] < 1 or args.batch_size % settings["grad_accum"]:
         raise ValueError(f"--grad-accum {settings['grad_accum']} must be a positive divisor of --batch-size {args.batch_size} "
                          f"(each step runs the batch as that many micro-batches of equal size)")

@@ -234,6 +234,13 @@ class MaskedLMPretrainer(nn.Module):
         self.mlm.save_pretrained(Path(directory) / "mlm")
 
 
+def distributed_ddp(module) -> bool:
+    """Whether `module` (possibly torch.compile-wrapped) is a DistributedDataParallel."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return isinstance(getattr(module, "_orig_mod", module), DistributedDataParallel)
+
+
 class DataParallelWorkers:
     """The workers of a data-parallel run: one process each under `torchrun` (gloo on CPU,
     NCCL on GPU). `trainer_args` go to `PretrainingTrainer`; only the chief writes files."""
@@ -368,7 +375,7 @@ class PretrainingTrainer:
             tensors = self._tensors({k: v[start:start + micro] for k, v in shard.items()})
             last = start + micro == len(shard["input_ids"])
             # DDP averages the gradients once, in the backward of the last micro-batch.
-            syncing = contextlib.nullcontext() if last or self.forward is self.model else self.forward.no_sync()
+            syncing = contextlib.nullcontext() if last or not distributed_ddp(self.forward) else getattr(self.forward, "_orig_mod", self.forward).no_sync()
             with syncing:
                 with self._autocast():
                     out = self.forward(**tensors, noise_seed=recipe.step_seed(self.seed, step, "gumbel"),
