@@ -23,7 +23,7 @@ BACKENDS = ("pt", "tf", "flax")
 def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pretrain",
-        help="pretrain a generator + discriminator with replaced token detection",
+        help="pretrain a generator + discriminator with replaced token detection (or --objective mlm: masked LM)",
         description="Pretrain ELECTRA (replaced token detection), or with --objective mlm the masked-LM baseline. "
         "With no --corpus, trains on the docstrings of this Python's standard library and its help topics "
         "(nothing downloaded).",
@@ -42,7 +42,8 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default: 128)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 5e-4 tiny/small, 2e-4 base/large)")
     p.add_argument("--warmup-steps", type=int, default=None, help="linear warmup steps (default: 10%% of --steps, at most 10000)")
-    p.add_argument("--mask-prob", type=float, default=DEFAULT_MASK_PROB, help="fraction of tokens masked for the generator (default: %(default)s)")
+    p.add_argument("--mask-prob", type=float, default=DEFAULT_MASK_PROB,
+                   help="fraction of tokens masked for the generator (the masked-LM network with --objective mlm) (default: %(default)s)")
     p.add_argument("--disc-weight", type=float, default=None, help="weight of the discriminator loss (default: 50; rtd only)")
     p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step: the batch runs in N equal "
                    "parts whose gradients add up (the same step as the whole batch with dropout off; less memory) (default: 1)")

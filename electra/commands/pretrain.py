@@ -69,6 +69,8 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     if settings["warmup_steps"] is None:
         settings["warmup_steps"] = min(10_000, max(1, args.steps // 10))
     settings["precision"] = resolve_precision(settings["backend"], settings["precision"])
+    if getattr(args, "prefetch", DEFAULT_PREFETCH) < 0:
+        raise ValueError(f"--prefetch must be 0 (off) or more, got {args.prefetch}")
     settings["grad_accum"] = 1 if settings["grad_accum"] is None else settings["grad_accum"]
     if settings["grad_accum"] < 1 or args.batch_size % settings["grad_accum"]:
         raise ValueError(f"--grad-accum {settings['grad_accum']} must be a positive divisor of --batch-size {args.batch_size} "
@@ -513,8 +515,6 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     # Batches built ahead in a background thread (--prefetch); its state_dict is the position
     # after the last batch consumed, so checkpoints and resume are as without it.
     prefetch = getattr(args, "prefetch", DEFAULT_PREFETCH)
-    if prefetch < 0:
-        raise ValueError(f"--prefetch must be 0 (off) or more, got {prefetch}")
     feed = Prefetcher(train, depth=prefetch, transform=model_inputs) if prefetch else None
     with open(metrics_file if chief else os.devnull, "a", encoding="utf-8") as log, closing_feed(feed):
         while step < total:

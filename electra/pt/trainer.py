@@ -31,6 +31,16 @@ from electra.pt.tasks import ElectraForMaskedLM, ElectraForPreTraining
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+@contextlib.contextmanager
+def seeded_init(seed: int | None):
+    """Weights initialised from `recipe.step_seed(seed, 0, "init")` without touching the global
+    torch RNG (None: drawn from it)."""
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(recipe.step_seed(seed, 0, "init"))
+        yield
+
+
 class ElectraPretrainer(nn.Module):
     """Generator + discriminator with shared embeddings.
 
@@ -60,9 +70,7 @@ class ElectraPretrainer(nn.Module):
         recipe.check_pair(discriminator_config, generator_config)
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        with torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(recipe.step_seed(seed, 0, "init"))
+        with seeded_init(seed):
             self.discriminator = ElectraForPreTraining(discriminator_config)
             self.generator = ElectraForMaskedLM(generator_config)
         if prior is not None:
@@ -192,9 +200,7 @@ class MaskedLMPretrainer(nn.Module):
         super().__init__()
         if not config.tie_word_embeddings:
             raise ValueError("the masked-LM network's output layer must be tied to its word embeddings (tie_word_embeddings=True)")
-        with torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(recipe.step_seed(seed, 0, "init"))
+        with seeded_init(seed):
             self.mlm = ElectraForMaskedLM(config)
 
     def forward(
