@@ -62,3 +62,21 @@ def test_the_command_refuses_a_grad_accum_that_does_not_divide_the_batch(tmp_pat
     assert cli.main(["pretrain", "--batch-size", "16", "--grad-accum", "3", "--out", str(out), "--no-progress"]) == 2
     assert "--grad-accum 3 must be a positive divisor of --batch-size 16" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_command_refuses_a_batch_the_workers_cannot_split_before_writing(tmp_path, capsys, monkeypatch):
+    """Under data parallelism each worker's share must split into --grad-accum micro-batches:
+    refused before the run's folder is written (the trainer's own check comes after it)."""
+    pytest.importorskip("torch")
+    from electra import cli
+    from electra.commands import pretrain
+
+    class TwoWorkers(pretrain.SingleWorker):
+        replicas = 2
+
+    monkeypatch.setattr(pretrain, "workers", lambda backend, data_parallel: TwoWorkers())
+    out = tmp_path / "run"
+    assert cli.main(["pretrain", "--batch-size", "4", "--grad-accum", "4", "--steps", "2", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--batch-size 4 must divide into 2 data-parallel workers x --grad-accum 4" in err and "multiple of 8" in err
+    assert not out.exists()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import masked_batch, tiny_config
+from electra.commands import pretrain
 from electra.common.config import generator_config
 from electra.common.pretraining.schedule import LinearSchedule
 
@@ -66,13 +67,15 @@ def test_fp16_loss_scaler_skips_a_step_with_inf_gradients_and_is_checkpointed():
     hook = weight.register_hook(lambda grad: grad * float("inf"))
     metrics = t.train_step(batch, 0)
     hook.remove()
-    assert not np.isfinite(metrics["grad_norm"])
+    assert not np.isfinite(metrics["grad_norm"]) and metrics["skipped_step"] == 1.0
+    line = pretrain.log_line({"step": 1, **metrics})  # metrics.jsonl stays standard JSON
+    assert json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in {line}"))["grad_norm"] is None
     after = t.state_arrays()
     for key, value in before.items():
         np.testing.assert_array_equal(after[key], value, err_msg=key)  # the step was skipped
     assert t.scaler.get_scale() == 128.0 and after["loss_scale/scale"][0] == 128.0
     metrics = t.train_step(batch, 1)
-    assert np.isfinite(metrics["grad_norm"]) and np.isfinite(metrics["loss"])
+    assert np.isfinite(metrics["grad_norm"]) and np.isfinite(metrics["loss"]) and metrics["skipped_step"] == 0.0
     moved = t.state_arrays()
     assert any(not np.array_equal(moved[k], v) for k, v in before.items())
     resumed = trainer("pt", "fp16")
@@ -100,6 +103,9 @@ def test_the_command_records_checks_and_keeps_the_precision(tmp_path, capsys):
     assert all(np.isfinite(json.loads(line).get("loss", 0.0)) for line in (out / "metrics.jsonl").read_text().splitlines())
     assert cli.main([*common, "--out", str(out), "--precision", "fp32", "--resume"]) == 2
     assert "precision is 'bf16' there, 'fp32' now" in capsys.readouterr().err
+    # --resume without --precision continues in the run's own precision (not this machine's default)
+    assert cli.main([*common, "--out", str(out), "--resume"]) == 0, capsys.readouterr().err
+    assert json.loads((out / "run.json").read_text())["precision"] == "bf16"
     default = tmp_path / "default"
     assert cli.main([*common, "--out", str(default)]) == 0
     assert json.loads((default / "run.json").read_text())["precision"] == "fp32"  # no GPU here

@@ -68,7 +68,7 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         settings["lr"] = DEFAULT_LR.get(args.preset, 2e-4)
     if settings["warmup_steps"] is None:
         settings["warmup_steps"] = min(10_000, max(1, args.steps // 10))
-    settings["precision"] = resolve_precision(settings["backend"], settings["precision"])
+    check_precision(settings["backend"], settings["precision"])  # the hardware is asked later (settle_precision)
     if getattr(args, "prefetch", DEFAULT_PREFETCH) < 0:
         raise ValueError(f"--prefetch must be 0 (off) or more, got {args.prefetch}")
     settings["grad_accum"] = 1 if settings["grad_accum"] is None else settings["grad_accum"]
@@ -97,7 +97,8 @@ def gpu_support(backend: str) -> tuple[bool, bool]:
         import torch
 
         visible = torch.cuda.is_available()
-        return visible, visible and torch.cuda.is_bf16_supported()
+        # Compute capability 8.0+ (Ampere on): is_bf16_supported() also says yes where bfloat16 is only emulated.
+        return visible, visible and all(torch.cuda.get_device_capability(i)[0] >= 8 for i in range(torch.cuda.device_count()))
     if backend == "flax":
         import jax
 
@@ -110,16 +111,22 @@ def gpu_support(backend: str) -> tuple[bool, bool]:
     return bool(gpus), bool(gpus) and all(tuple(c) >= (8, 0) for c in capabilities)
 
 
-def resolve_precision(backend: str, requested: str | None) -> str:
-    """--precision, checked; without it bf16 on a GPU that computes in bfloat16 (said on stdout), else fp32."""
+def check_precision(backend: str, requested: str | None) -> None:
+    """Refuse a --precision that no hardware makes right for this backend (asks no device)."""
     if requested is not None and requested not in PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
     if requested == "fp16" and backend != "pt":
         raise ValueError(f"--precision fp16 needs a loss scaler, which only --backend pt has; use --precision bf16 with --backend {backend}")
+
+
+def resolve_precision(backend: str, requested: str | None, announce: bool = True) -> str:
+    """--precision, checked against the hardware; without it bf16 on a GPU that computes in
+    bfloat16 (said on stdout when `announce`), else fp32."""
+    check_precision(backend, requested)
     gpu, bf16 = gpu_support(backend)
     if requested is None:
         chosen = "bf16" if bf16 else "fp32"
-        if gpu:
+        if gpu and announce:
             print(f"precision: {chosen} (a GPU is visible{'' if bf16 else ' without bfloat16 support'}; --precision chooses)", flush=True)
         return chosen
     if requested == "bf16" and gpu and not bf16:
@@ -129,6 +136,24 @@ def resolve_precision(backend: str, requested: str | None) -> str:
 
 
 BACKEND_PACKAGES = {"pt": ("torch", "torch"), "tf": ("tensorflow", "tf"), "flax": ("jax", "flax")}
+
+
+def settle_precision(settings: dict[str, Any], out: Path, resume: bool, announce: bool) -> None:
+    """Resolve `settings["precision"]` on the run's hardware, after the workers have started
+    (JAX must not be asked for its devices before `jax.distributed.initialize`). --resume
+    without --precision continues in the precision the run was started with."""
+    requested = settings["precision"]
+    if requested is None and resume and (out / "run.json").is_file():
+        requested = json.loads((out / "run.json").read_text()).get("precision", "fp32")
+    settings["precision"] = resolve_precision(settings["backend"], requested, announce)
+
+
+def check_replicas(settings: dict[str, Any], replicas: int) -> None:
+    """Refuse a batch that the workers and --grad-accum cannot split into equal micro-batches."""
+    if settings["batch_size"] % (replicas * settings["grad_accum"]):
+        raise ValueError(f"--batch-size {settings['batch_size']} must divide into {replicas} data-parallel workers x "
+                         f"--grad-accum {settings['grad_accum']} micro-batches of equal size; choose a batch size that is a "
+                         f"multiple of {replicas * settings['grad_accum']}")
 
 
 def check_backend(backend: str) -> None:
@@ -235,6 +260,7 @@ class SingleWorker:
     the backend's `DataParallelWorkers` instead (same attributes)."""
 
     is_chief = True
+    replicas = 1  # devices or processes the batch is split over
     trainer_args: dict[str, Any] = {}
 
     def barrier(self) -> None:
@@ -446,6 +472,12 @@ def closing_feed(feed):
             feed.close()
 
 
+def log_line(record: dict[str, Any]) -> str:
+    """One line of metrics.jsonl: standard JSON, a value that is not finite (the gradient norm
+    of an fp16 step the loss scaler skipped) written as null."""
+    return json.dumps({k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in record.items()}) + "\n"
+
+
 def step_summary(metrics: dict[str, float]) -> dict[str, str]:
     """The losses a progress line shows: the generator's and the discriminator's, or the masked-LM accuracy."""
     if "mlm_accuracy" in metrics:
@@ -465,6 +497,8 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     base = base_config(settings)
     corpus = Corpus(settings["corpus"] if settings["corpus"] else [default_corpus()])
     parallel = workers(settings["backend"], getattr(args, "data_parallel", False))
+    settle_precision(settings, out, args.resume, announce=parallel.is_chief)
+    check_replicas(settings, parallel.replicas)
     if parallel.is_chief:
         check_output(out, settings, args.resume, overwrite)
         tokenizer = run_tokenizer(out) if args.resume else new_tokenizer(settings, list(corpus.files))
@@ -523,7 +557,7 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
             step += 1
             rate = (step - started_step) * tokens_per_step / (time.perf_counter() - started)
             if step % log_every == 0 or step == total:
-                log.write(json.dumps({"step": step, **metrics, "tokens_per_s": rate}) + "\n")
+                log.write(log_line({"step": step, **metrics, "tokens_per_s": rate}))
                 log.flush()
             if bar is not None:
                 bar.update(1)

@@ -335,7 +335,9 @@ class DataParallelWorkers:
         if os.environ.get("JAX_COORDINATOR_ADDRESS"):
             jax.distributed.initialize()
         self.is_chief = jax.process_index() == 0
-        self.trainer_args = {"mesh": data_parallel_mesh()}
+        mesh = data_parallel_mesh()
+        self.replicas = mesh.size
+        self.trainer_args = {"mesh": mesh}
 
     def barrier(self) -> None:
         """Wait for every process (after the chief has written the shared files)."""

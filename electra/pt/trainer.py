@@ -260,6 +260,7 @@ class DataParallelWorkers:
         if not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         self.is_chief = dist.get_rank() == 0
+        self.replicas = dist.get_world_size()
         self.trainer_args = {"distributed": True}
 
     def barrier(self) -> None:
@@ -408,7 +409,10 @@ class PretrainingTrainer:
 
             dist.all_reduce(sums)
         *sums, grad_norm = torch.cat([sums, grad_norm.reshape(1).float()]).tolist()  # the step's one transfer to the host
-        return recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
+        metrics = recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
+        if self.scaler is not None:  # 1.0 where the scaler skipped the step (its gradients were not finite)
+            metrics["skipped_step"] = float(not np.isfinite(grad_norm))
+        return metrics
 
     @torch.no_grad()
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:

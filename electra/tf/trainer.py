@@ -301,6 +301,7 @@ class DataParallelWorkers:
         else:
             self.strategy = tf.distribute.MirroredStrategy()
             self.is_chief = True
+        self.replicas = self.strategy.num_replicas_in_sync
         self.trainer_args = {"strategy": self.strategy}
 
     def barrier(self) -> None:
