@@ -21,7 +21,8 @@ Each arm runs the real commands, as a user runs them, in subprocesses:
     python benchmarks/rtd_vs_mlm.py --markdown docs/rtd-vs-mlm-table.md
     python benchmarks/rtd_vs_mlm.py --preset small --steps 20000 --batch-size 128 ...   # on a GPU
 
-Finished pretraining runs and fine-tunes in --work are reused (delete it to start over), so a
+Finished pretraining runs and fine-tunes in --work are reused when the same command made
+them (delete it to start over; one made with other settings is refused, not reported), so a
 stopped benchmark continues where it was.
 """
 
@@ -91,10 +92,8 @@ def run(command: list[str], log: Path) -> float:
 
 
 def pretrain(args, out: Path, objective: str, steps: int, vocab: Path | None) -> dict:
-    """A finished pretraining run in `out` (reused when it is there): wall time and held-out metrics."""
+    """A finished pretraining run in `out` (reused when the same command made it): wall time and held-out metrics."""
     info_file = out.with_suffix(".json")
-    if info_file.is_file() and (out / ("discriminator" if objective == "rtd" else "mlm")).is_dir():
-        return json.loads(info_file.read_text())
     command = ["pretrain", "--objective", objective, "--backend", args.backend, "--preset", args.preset, "--steps", str(steps),
                "--batch-size", str(args.batch_size), "--seq-len", str(args.seq_len), "--seed", str(args.pretrain_seed),
                "--out", str(out), "--overwrite", "--no-progress"]
@@ -102,10 +101,21 @@ def pretrain(args, out: Path, objective: str, steps: int, vocab: Path | None) ->
         command += ["--corpus", *map(str, args.corpus)]
     if vocab is not None:
         command += ["--vocab", str(vocab)]
+    if info_file.is_file() and (out / ("discriminator" if objective == "rtd" else "mlm")).is_dir():
+        return reused(json.loads(info_file.read_text()), command, info_file)
     seconds = run(command, out.with_suffix(".log"))
     heldout = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
-    info = {"objective": objective, "steps": steps, "seconds": seconds, "heldout": heldout}
+    info = {"objective": objective, "steps": steps, "seconds": seconds, "heldout": heldout, "command": command}
     info_file.write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def reused(info: dict, command: list[str], file: Path) -> dict:
+    """`info` of a finished run or fine-tune in --work, if it was made by this same command;
+    a result of other settings is refused, never reported as this one's."""
+    if info.get("command") != command:
+        sys.exit(f"{file} was made by another command ({' '.join(info.get('command') or ['(not recorded)'])}), not "
+                 f"{' '.join(command)}: delete it (or its --work) to rerun, or choose another --work")
     return info
 
 
@@ -124,18 +134,20 @@ def random_model(directory: Path, config: ElectraConfig, tokenizer_dir: Path, se
 
 
 def finetune(args, model: Path, split: dict[str, Path], out: Path, seed: int) -> dict:
-    """A finished fine-tune in `out` (reused when it is there): results.json and wall time."""
-    results = out / "results.json"
-    if not results.is_file():
-        command = ["finetune", "--task", "classification", "--backend", args.backend, "--model", str(model),
-                   "--train", str(split["train"]), "--validation", str(split["validation"]), "--test", str(split["test"]),
-                   "--max-length", str(args.max_length), "--seed", str(seed), "--out", str(out), "--overwrite", "--no-progress"]
-        for flag, value in (("--epochs", args.epochs), ("--lr", args.lr), ("--layerwise-lr-decay", args.layerwise_lr_decay)):
-            if value is not None:
-                command += [flag, str(value)]
-        seconds = run(command, out.with_name(out.name + ".log"))
-        (out / "seconds.txt").write_text(f"{seconds:.1f}\n")
-    return json.loads(results.read_text()) | {"seconds": float((out / "seconds.txt").read_text())}
+    """A finished fine-tune in `out` (reused when the same command made it): results.json and wall time."""
+    results, made_by = out / "results.json", out.with_name(out.name + ".json")
+    command = ["finetune", "--task", "classification", "--backend", args.backend, "--model", str(model),
+               "--train", str(split["train"]), "--validation", str(split["validation"]), "--test", str(split["test"]),
+               "--max-length", str(args.max_length), "--seed", str(seed), "--out", str(out), "--overwrite", "--no-progress"]
+    for flag, value in (("--epochs", args.epochs), ("--lr", args.lr), ("--layerwise-lr-decay", args.layerwise_lr_decay)):
+        if value is not None:
+            command += [flag, str(value)]
+    if results.is_file() and made_by.is_file():
+        info = reused(json.loads(made_by.read_text()), command, made_by)
+    else:
+        info = {"command": command, "seconds": run(command, out.with_name(out.name + ".log"))}
+        made_by.write_text(json.dumps(info, indent=2) + "\n")
+    return json.loads(results.read_text()) | {"seconds": info["seconds"]}
 
 
 def spread(values: list[float]) -> str:

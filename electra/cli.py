@@ -46,7 +46,8 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
                    help="fraction of tokens masked for the generator (the masked-LM network with --objective mlm) (default: %(default)s)")
     p.add_argument("--disc-weight", type=float, default=None, help="weight of the discriminator loss (default: 50; rtd only)")
     p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step: the batch runs in N equal "
-                   "parts whose gradients add up (the same step as the whole batch with dropout off; less memory) (default: 1)")
+                   "parts whose gradients add up (the same step as the whole batch with dropout off; less activation memory in pt; tf and "
+                   "flax still draw the whole batch's Gumbel noise for each part) (default: 1)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="compute precision: bf16 or fp16 autocast (fp16 with a loss scaler, pt only); parameters, optimizer, "
                    "sampling and losses stay float32 (default: bf16 on a GPU that has it, else fp32)")
