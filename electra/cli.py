@@ -45,6 +45,9 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-prob", type=float, default=DEFAULT_MASK_PROB,
                    help="fraction of tokens masked for the generator (the masked-LM network with --objective mlm) (default: %(default)s)")
     p.add_argument("--disc-weight", type=float, default=None, help="weight of the discriminator loss (default: 50; rtd only)")
+    p.add_argument("--score-special-tokens", action="store_true",
+                   help="count [CLS] and [SEP] in the discriminator's loss, as Google's code and HF do (default: left out, since "
+                   "they are never replaced and scoring them empties the [CLS] vector that classifiers read; rtd only)")
     p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step: the batch runs in N equal "
                    "parts whose gradients add up (the same step as the whole batch with dropout off; less activation memory in pt; tf and "
                    "flax still draw the whole batch's Gumbel noise for each part) (default: 1)")

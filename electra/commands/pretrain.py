@@ -45,7 +45,7 @@ DEFAULT_LR = {"tiny": 5e-4, "small": 5e-4, "small-discriminator": 5e-4}
 # Settings that must match for --resume (and for reusing an output directory).
 RUN_KEYS = (
     "objective", "backend", "precision", "grad_accum", "corpus", "preset", "config", "generator_fraction", "steps", "batch_size", "seq_len", "lr",
-    "warmup_steps", "mask_prob", "disc_weight", "seed", "vocab", "vocab_size",
+    "warmup_steps", "mask_prob", "disc_weight", "score_special_tokens", "seed", "vocab", "vocab_size",
 )
 
 
@@ -61,6 +61,9 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         elif settings["objective"] == "mlm" and settings[name] is not None:
             raise ValueError(f"--{name.replace('_', '-')} applies to replaced token detection; --objective mlm trains "
                              f"no generator and no discriminator: leave it out")
+    settings["score_special_tokens"] = bool(settings["score_special_tokens"])
+    if settings["objective"] == "mlm" and settings["score_special_tokens"]:
+        raise ValueError("--score-special-tokens applies to the discriminator's loss; --objective mlm trains no discriminator: leave it out")
     settings["corpus"] = [str(Path(p).resolve()) for p in args.corpus] if args.corpus else None
     settings["config"] = str(Path(args.config).resolve()) if args.config else None
     settings["vocab"] = str(Path(args.vocab).resolve()) if args.vocab else None
@@ -177,6 +180,7 @@ def check_output(out: Path, settings: dict[str, Any], resume: bool, overwrite: b
         previous.setdefault("objective", "rtd")  # runs started before --objective existed
         previous.setdefault("precision", "fp32")  # and before --precision
         previous.setdefault("grad_accum", 1)  # and --grad-accum
+        previous.setdefault("score_special_tokens", previous["objective"] == "rtd")  # and before [CLS]/[SEP] were left out
         changed = sorted(k for k in settings if previous.get(k) != settings[k])
         if changed:
             differences = "; ".join(f"{k} is {previous.get(k)!r} there, {settings[k]!r} now" for k in changed)
@@ -321,9 +325,10 @@ def corpus_too_small(split: str, corpus, settings: dict[str, Any]) -> str:
 
 
 def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig | None, settings: dict[str, Any],
-                 trainer_args: dict[str, Any] | None = None, compile: bool = False):
+                 trainer_args: dict[str, Any] | None = None, compile: bool = False, special_ids: tuple[int, ...] = ()):
     """The backend's `PretrainingTrainer` for these configs and settings: around an
-    `ElectraPretrainer`, or a `MaskedLMPretrainer` for `--objective mlm`."""
+    `ElectraPretrainer`, or a `MaskedLMPretrainer` for `--objective mlm`. `special_ids`
+    ([CLS], [SEP]) are left out of the discriminator's loss unless `score_special_tokens`."""
     import importlib
 
     module = importlib.import_module(f"electra.{backend}.trainer")
@@ -335,7 +340,9 @@ def make_trainer(backend: str, disc: ElectraConfig, gen: ElectraConfig | None, s
         pretrainer = module.MaskedLMPretrainer(disc, seed=settings["seed"], **built_in)
     else:
         weights = recipe.LossWeights(discriminator=settings["disc_weight"])
+        unscored = () if settings.get("score_special_tokens", True) else tuple(special_ids)
         pretrainer = module.ElectraPretrainer(disc, gen, loss_weights=weights, seed=settings["seed"], prior=settings["mask_prob"],
+                                              unscored_ids=unscored,
                                               **built_in)
     # --compile: torch.compile in pt, XLA (jit_compile) in tf; flax steps are always jax.jit-compiled.
     compiled = {"pt": {"compile": compile}, "tf": {"jit_compile": compile}, "flax": {}}[backend]
@@ -521,7 +528,7 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
             start_output(out, settings, tokenizer, overwrite)
         parallel.barrier()
     trainer = make_trainer(settings["backend"], disc_config, gen_config, settings, parallel.trainer_args,
-                           compile=getattr(args, "compile", False))
+                           compile=getattr(args, "compile", False), special_ids=(tokenizer.cls_token_id, tokenizer.sep_token_id))
     objective = settings["objective"]
     chief = parallel.is_chief
 

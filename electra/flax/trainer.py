@@ -92,6 +92,9 @@ class ElectraPretrainer:
         seed: initialises the parameters.
         prior: the discriminator's output bias starts at `recipe.prior_logit(prior)` (the
             masking rate by default); None keeps HF's zero.
+        unscored_ids: token ids whose positions the discriminator's loss and metrics leave
+            out (`electra pretrain` passes [CLS] and [SEP]; `recipe.scored_positions`); empty
+            (the default) scores every attended position, as HF.
         precision: "fp32" or "bf16" (the compute dtype; parameters stay float32; sampling and
             losses are float32).
         gradient_checkpointing: recompute each layer in the backward pass.
@@ -110,6 +113,7 @@ class ElectraPretrainer:
         prior: float | None = DEFAULT_MASK_PROB,
         precision: str = "fp32",
         gradient_checkpointing: bool = False,
+        unscored_ids: tuple[int, ...] = (),
     ):
         recipe.check_pair(discriminator_config, generator_config)
         if not temperature > 0:
@@ -126,6 +130,14 @@ class ElectraPretrainer:
         self.generator.params = self.discriminator.params = None  # the pretrainer's tree is the one copy
         self.loss_weights = loss_weights
         self.temperature = temperature
+        self.unscored_ids = tuple(int(i) for i in unscored_ids)
+
+    def scored(self, input_ids: jax.Array, attention_mask: jax.Array | None) -> jax.Array:
+        """(B, L) bool: the attended positions less those of `unscored_ids` (`recipe.scored_positions`)."""
+        scored = jnp.ones(jnp.shape(input_ids), bool) if attention_mask is None else jnp.asarray(attention_mask).astype(bool)
+        for token in self.unscored_ids:
+            scored = scored & (jnp.asarray(input_ids) != token)
+        return scored
 
     @staticmethod
     def generator_params(params: dict) -> dict:
@@ -185,13 +197,14 @@ class ElectraPretrainer:
         replaced = (sampled_ids != input_ids).astype(jnp.int32)  # (B, L)
 
         disc = self.discriminator.module.apply(
-            {"params": params["discriminator"]}, sampled_ids, attention_mask, token_type_ids, labels=replaced,
+            {"params": params["discriminator"]}, sampled_ids, attention_mask, token_type_ids,
             train=train, rngs={"dropout": disc_rng} if disc_rng is not None else {},
         )
-        loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc.loss
+        attended = self.scored(input_ids, attention_mask)  # (B, L) the positions the loss and metrics count
+        disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, attended.astype(jnp.int32))
+        loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc_loss
 
         gen_predictions = jax.lax.stop_gradient(jnp.argmax(gen_logits, axis=-1))  # (B, K)
-        attended = jnp.ones_like(replaced, bool) if attention_mask is None else attention_mask.astype(bool)  # (B, L)
         predicted = jax.lax.stop_gradient(disc.logits) > 0
         truth = replaced.astype(bool)
         counts = jnp.stack([jnp.sum(mask, dtype=jnp.float32) for mask in (  # (7,) recipe.METRIC_COUNTS
@@ -206,7 +219,7 @@ class ElectraPretrainer:
         return ElectraPretrainerOutput(
             loss=loss,
             generator_loss=gen_loss,
-            discriminator_loss=disc.loss,
+            discriminator_loss=disc_loss,
             **recipe.metric_ratios(counts, jnp.maximum),
             generator_logits=gen_logits,
             discriminator_logits=disc.logits,
@@ -275,6 +288,8 @@ class MaskedLMPretrainer:
 
     objective = "mlm"
     loss_weights = recipe.LossWeights(generator=1.0, discriminator=0.0)
+    unscored_ids = ()  # no discriminator: the trainer's token count is the attended tokens'
+    scored = ElectraPretrainer.scored
 
     def __init__(self, config: ElectraConfig, *, seed: int = 0, precision: str = "fp32", gradient_checkpointing: bool = False):
         if not config.tie_word_embeddings:
@@ -422,9 +437,9 @@ class PretrainingTrainer:
         micro = B // self.grad_accum
         weights = self.model.loss_weights
 
-        def counts(part):  # (chosen positions, attended tokens)
+        def counts(part):  # (chosen positions, scored tokens)
             return jnp.stack([jnp.sum(part["mlm_labels"] != IGNORE_INDEX, dtype=jnp.float32),
-                              jnp.sum(part["attention_mask"], dtype=jnp.float32)])
+                              jnp.sum(self.model.scored(part["input_ids"], part["attention_mask"]), dtype=jnp.float32)])
 
         total = counts(batch)
         grads, sums = None, 0.0
@@ -488,7 +503,7 @@ class PretrainingTrainer:
         return result | {
             "scores": np.asarray(scores, np.float32),
             "replaced": np.asarray(replaced),
-            "valid": np.asarray(batch["attention_mask"]),
+            "valid": recipe.scored_positions(batch["input_ids"], batch["attention_mask"], self.model.unscored_ids),
             "discriminator_loss": np.float64(disc_loss),
         }
 

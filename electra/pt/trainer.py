@@ -53,6 +53,9 @@ class ElectraPretrainer(nn.Module):
             None draws from the global RNG.
         prior: the discriminator's output bias starts at `recipe.prior_logit(prior)` (the
             masking rate by default); None keeps HF's zero.
+        unscored_ids: token ids whose positions the discriminator's loss and metrics leave
+            out (`electra pretrain` passes [CLS] and [SEP], which are never replaced;
+            `recipe.scored_positions`); empty (the default) scores every attended position, as HF.
     """
 
     objective = "rtd"
@@ -65,6 +68,7 @@ class ElectraPretrainer(nn.Module):
         temperature: float = 1.0,
         seed: int | None = None,
         prior: float | None = DEFAULT_MASK_PROB,
+        unscored_ids: tuple[int, ...] = (),
     ):
         super().__init__()
         recipe.check_pair(discriminator_config, generator_config)
@@ -82,6 +86,7 @@ class ElectraPretrainer(nn.Module):
         self.generator.tie_weights()
         self.loss_weights = loss_weights
         self.temperature = temperature
+        self.unscored_ids = tuple(int(i) for i in unscored_ids)
 
     def forward(
         self,
@@ -132,11 +137,11 @@ class ElectraPretrainer(nn.Module):
             replaced = (sampled_ids != input_ids).long()  # (B, L)
 
         disc = self.discriminator(sampled_ids, attention_mask, token_type_ids, return_dict=True)
-        disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, attention_mask, num_valid)
+        valid = self.scored(input_ids, attention_mask)  # (B, L) the positions the loss and metrics count
+        disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, valid, num_valid)
         loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc_loss
 
         with torch.no_grad():
-            valid = torch.ones_like(chosen) if attention_mask is None else attention_mask.bool()  # (B, L)
             predicted = disc.logits > 0
             truth = replaced.bool()
             counts = torch.stack([  # recipe.METRIC_COUNTS
@@ -159,6 +164,13 @@ class ElectraPretrainer(nn.Module):
             replaced=replaced,
             metric_counts=counts,
         )
+
+    def scored(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, L) bool: the attended positions less those of `unscored_ids` (`recipe.scored_positions`)."""
+        scored = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+        if self.unscored_ids:
+            scored = scored & ~torch.isin(input_ids, torch.tensor(self.unscored_ids, device=input_ids.device))
+        return scored
 
     @staticmethod
     def _row_noise(chosen: torch.Tensor, V: int, seed: int | None, row_offset: int, device) -> torch.Tensor:
@@ -195,6 +207,7 @@ class MaskedLMPretrainer(nn.Module):
 
     objective = "mlm"
     loss_weights = recipe.LossWeights(generator=1.0, discriminator=0.0)
+    unscored_ids = ()  # no discriminator
 
     def __init__(self, config: ElectraConfig, seed: int | None = None):
         super().__init__()
@@ -373,7 +386,7 @@ class PretrainingTrainer:
             group["lr"] = lr
         check_max_predictions(batch["mlm_labels"], self.max_predictions)
         num_masked = int((np.asarray(batch["mlm_labels"]) != IGNORE_INDEX).sum())
-        num_valid = int(np.asarray(batch["attention_mask"]).sum())
+        num_valid = int(recipe.scored_positions(batch["input_ids"], batch["attention_mask"], self.model.unscored_ids).sum())
         shard, row_offset = self._shard(batch)
         micro = self._micro_rows(len(shard["input_ids"]))
         self.optimizer.zero_grad(set_to_none=True)
@@ -432,7 +445,7 @@ class PretrainingTrainer:
         return result | {
             "scores": out.discriminator_logits.float().cpu().numpy(),
             "replaced": out.replaced.cpu().numpy(),
-            "valid": tensors["attention_mask"].cpu().numpy(),
+            "valid": self.model.scored(tensors["input_ids"], tensors["attention_mask"]).cpu().numpy(),
             "discriminator_loss": np.float64(out.discriminator_loss),
         }
 

@@ -77,6 +77,9 @@ class ElectraPretrainer(keras.Model):
             or TF RNGs); None draws from Python's global `random`.
         prior: the discriminator's output bias starts at `recipe.prior_logit(prior)` (the
             masking rate by default); None keeps HF's zero.
+        unscored_ids: token ids whose positions the discriminator's loss and metrics leave
+            out (`electra pretrain` passes [CLS] and [SEP]; `recipe.scored_positions`); empty
+            (the default) scores every attended position, as HF.
         precision: "fp32" or "bf16" (the networks built under Keras' mixed_bfloat16 policy:
             bfloat16 compute, float32 variables; sampling and losses float32).
     """
@@ -92,6 +95,7 @@ class ElectraPretrainer(keras.Model):
         seed: int | None = None,
         prior: float | None = DEFAULT_MASK_PROB,
         precision: str = "fp32",
+        unscored_ids: tuple[int, ...] = (),
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -110,6 +114,14 @@ class ElectraPretrainer(keras.Model):
         self.temperature = temperature
         self.seed = seed
         self.prior = prior
+        self.unscored_ids = tuple(int(i) for i in unscored_ids)
+
+    def scored(self, input_ids, attention_mask) -> tf.Tensor:
+        """(B, L) bool: the attended positions less those of `unscored_ids` (`recipe.scored_positions`)."""
+        scored = tf.ones_like(input_ids, tf.bool) if attention_mask is None else tf.cast(attention_mask, tf.bool)
+        for token in self.unscored_ids:
+            scored = scored & tf.not_equal(input_ids, tf.cast(token, input_ids.dtype))
+        return scored
 
     def build(self, input_shape=None):
         self.discriminator.build()
@@ -186,10 +198,11 @@ class ElectraPretrainer(keras.Model):
         sampled_ids = tf.tensor_scatter_nd_update(input_ids, tf.where(chosen), tf.cast(sampled, input_ids.dtype))
         replaced = tf.cast(tf.not_equal(sampled_ids, input_ids), tf.int32)  # (B, L)
 
-        disc = self.discriminator(sampled_ids, attention_mask, token_type_ids, labels=replaced, training=training)
-        loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc.loss
+        disc = self.discriminator(sampled_ids, attention_mask, token_type_ids, training=training)
+        valid = self.scored(input_ids, attention_mask)  # (B, L) the positions the loss and metrics count
+        disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, tf.cast(valid, tf.int32))
+        loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc_loss
 
-        valid = tf.ones_like(replaced, tf.bool) if attention_mask is None else tf.cast(attention_mask, tf.bool)  # (B, L)
         predicted = tf.stop_gradient(disc.logits) > 0
         truth = tf.cast(replaced, tf.bool)
         counts = tf.stack([tf.reduce_sum(tf.cast(mask, tf.float32)) for mask in (  # (7,) recipe.METRIC_COUNTS
@@ -204,7 +217,7 @@ class ElectraPretrainer(keras.Model):
         return ElectraPretrainerOutput(
             loss=loss,
             generator_loss=gen_loss,
-            discriminator_loss=disc.loss,
+            discriminator_loss=disc_loss,
             **recipe.metric_ratios(counts, tf.maximum),
             generator_logits=gen_logits,
             discriminator_logits=disc.logits,
@@ -235,6 +248,8 @@ class MaskedLMPretrainer(keras.Model):
 
     objective = "mlm"
     loss_weights = recipe.LossWeights(generator=1.0, discriminator=0.0)
+    unscored_ids = ()  # no discriminator: the trainer's token count is the attended tokens'
+    scored = ElectraPretrainer.scored
 
     def __init__(self, config: ElectraConfig, seed: int | None = None, precision: str = "fp32", **kwargs):
         super().__init__(**kwargs)
@@ -357,9 +372,9 @@ class PretrainingTrainer:
     def _replica_step(self, batch, gumbel_seed):
         ctx = tf.distribute.get_replica_context()
 
-        def counts(part):  # (chosen positions, attended tokens) of a part of the batch
+        def counts(part):  # (chosen positions, scored tokens) of a part of the batch
             chosen = tf.cast(tf.not_equal(part["mlm_labels"], IGNORE_INDEX), tf.float32)
-            return tf.stack([tf.reduce_sum(chosen), tf.reduce_sum(tf.cast(part["attention_mask"], tf.float32))])
+            return tf.stack([tf.reduce_sum(chosen), tf.reduce_sum(tf.cast(self.model.scored(part["input_ids"], part["attention_mask"]), tf.float32))])
 
         local = counts(batch)
         # Global counts and this replica's offset among the chosen positions (for the noise).
@@ -439,7 +454,7 @@ class PretrainingTrainer:
         return result | {
             "scores": out.discriminator_logits.numpy().astype(np.float32),
             "replaced": out.replaced.numpy(),
-            "valid": np.asarray(batch["attention_mask"]),
+            "valid": self.model.scored(tensors["input_ids"], tensors["attention_mask"]).numpy(),
             "discriminator_loss": np.float64(out.discriminator_loss),
         }
 

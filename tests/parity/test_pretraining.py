@@ -4,7 +4,8 @@ The same weights (the PyTorch pretrainer's, moved through each trainer's portabl
 `load_state_arrays`), the same masked batch and the same injected Gumbel noise give the
 same losses and metrics (1e-5) and the same gradients (1e-4) in `electra.pt`,
 `electra.tf` and `electra.flax`; and one optimizer step of each backend's
-`PretrainingTrainer` gives the same metrics and Adam moments.
+`PretrainingTrainer` gives the same metrics and Adam moments. Each with every attended
+position scored (HF's loss) and with `unscored_ids` left out (electra pretrain's).
 """
 
 from __future__ import annotations
@@ -36,28 +37,44 @@ def make_batch(vocab_size: int, B: int = 3, L: int = 12, seed: int = 0) -> dict[
     return masked_batch(vocab_size, B, L, seed, pad=4, always=(2,), segment_b=True)
 
 
-@pytest.fixture(scope="module")
-def reference():
-    """The PyTorch pretrainer's weights, a batch, noise, and its outputs and gradients."""
+@pytest.fixture(scope="module", params=["all-scored", "unscored-ids"])
+def reference(request):
+    """The PyTorch pretrainer's weights, a batch, noise, and its outputs and gradients; with
+    "unscored-ids", the id that opens every row (as [CLS]) and one other left out of the
+    discriminator's loss."""
     disc, gen = configs()
-    model = PtPretrainer(disc, gen, seed=3)
-    params = {f"param/{n}": p.detach().numpy().copy() for n, p in model.named_parameters()}
     batch = make_batch(disc.vocab_size)
+    unscored = () if request.param == "all-scored" else (1, int(batch["input_ids"][0, 5]))
+    model = PtPretrainer(disc, gen, seed=3, unscored_ids=unscored)
+    params = {f"param/{n}": p.detach().numpy().copy() for n, p in model.named_parameters()}
     noise = recipe.gumbel(np.random.default_rng(1).random((*batch["input_ids"].shape, disc.vocab_size), dtype=np.float32))
     out = model(**{k: torch.from_numpy(v) for k, v in batch.items()}, gumbel_noise=torch.from_numpy(noise))
     out.loss.backward()
     grads = {n: p.grad.numpy().copy() for n, p in model.named_parameters() if p.grad is not None}
     metrics = {k: float(getattr(out, k).detach()) for k in METRICS}
     return dict(params=params, batch=batch, noise=noise, metrics=metrics, grads=grads, counts=out.metric_counts.numpy(),
-                replaced=out.replaced.numpy(), disc_logits=out.discriminator_logits.detach().numpy())
+                replaced=out.replaced.numpy(), disc_logits=out.discriminator_logits.detach().numpy(), unscored=unscored)
 
 
-def tf_forward_and_grads(params, batch, noise):
+def test_the_discriminator_loss_counts_the_scored_positions_only(reference):
+    """The loss is the BCE mean over attended positions less the unscored ids' (by hand)."""
+    batch = reference["batch"]
+    scored = batch["attention_mask"].astype(bool) & ~np.isin(batch["input_ids"], reference["unscored"])
+    np.testing.assert_array_equal(scored, recipe.scored_positions(batch["input_ids"], batch["attention_mask"], reference["unscored"]))
+    if reference["unscored"]:
+        assert (batch["attention_mask"].astype(bool) & ~scored).sum() >= 4  # the test leaves some out
+    z, y = reference["disc_logits"].astype(np.float64), reference["replaced"]
+    bce = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    assert reference["metrics"]["discriminator_loss"] == pytest.approx(bce[scored].mean(), abs=1e-6)
+    assert reference["counts"][3] == scored.sum()  # recipe.METRIC_COUNTS: the positions the metrics count
+
+
+def tf_forward_and_grads(params, batch, noise, unscored):
     tf = pytest.importorskip("tensorflow")
     from electra.tf.trainer import ElectraPretrainer, PretrainingTrainer
 
     disc, gen = configs()
-    trainer = PretrainingTrainer(ElectraPretrainer(disc, gen, seed=0), LinearSchedule(1e-3, 1, 10))
+    trainer = PretrainingTrainer(ElectraPretrainer(disc, gen, seed=0, unscored_ids=unscored), LinearSchedule(1e-3, 1, 10))
     trainer.load_state_arrays(params)
     named = trainer.model.named_variables()
     inputs = {k: tf.constant(v.astype(np.int32)) for k, v in batch.items()}
@@ -72,13 +89,13 @@ def tf_forward_and_grads(params, batch, noise):
     return out, by_name
 
 
-def flax_forward_and_grads(params, batch, noise):
+def flax_forward_and_grads(params, batch, noise, unscored):
     jax = pytest.importorskip("jax")
     from electra.common.weights.layouts import hf_flax_to_canonical
     from electra.flax.trainer import ElectraPretrainer, PretrainingTrainer
 
     disc, gen = configs()
-    model = ElectraPretrainer(disc, gen, seed=0)
+    model = ElectraPretrainer(disc, gen, seed=0, unscored_ids=unscored)
     trainer = PretrainingTrainer(model, LinearSchedule(1e-3, 1, 10))
     trainer.load_state_arrays(params)
     inputs = {k: jax.numpy.asarray(v.astype(np.int32)) for k, v in batch.items()}
@@ -96,7 +113,7 @@ FORWARDS = {"tf": tf_forward_and_grads, "flax": flax_forward_and_grads}
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_one_step_gives_the_same_losses_and_gradients(reference, backend):
-    out, grads = FORWARDS[backend](reference["params"], reference["batch"], reference["noise"])
+    out, grads = FORWARDS[backend](reference["params"], reference["batch"], reference["noise"], reference["unscored"])
     np.testing.assert_array_equal(np.asarray(out.replaced), reference["replaced"])
     assert reference["replaced"].any(), "the noise should make the generator replace some tokens"
     mask = reference["batch"]["attention_mask"].astype(bool)
@@ -115,11 +132,11 @@ def test_one_step_gives_the_same_losses_and_gradients(reference, backend):
     assert np.abs(grads[shared]).sum() > 0
 
 
-def trainer_for(backend: str, temperature: float):
+def trainer_for(backend: str, temperature: float, unscored: tuple[int, ...]):
     disc, gen = configs()
     module = __import__(f"electra.{backend}.trainer", fromlist=["ElectraPretrainer"])
     # A huge clip norm leaves the gradients unscaled: Adam's first moment is then 0.1 x gradient.
-    return module.PretrainingTrainer(module.ElectraPretrainer(disc, gen, temperature=temperature, seed=0),
+    return module.PretrainingTrainer(module.ElectraPretrainer(disc, gen, temperature=temperature, seed=0, unscored_ids=unscored),
                                      LinearSchedule(1e-3, 2, 10), seed=0, clip_norm=1e9)
 
 
@@ -130,8 +147,8 @@ def test_trainer_steps_agree(reference, backend):
     random draws give the same replaced tokens."""
     pytest.importorskip({"tf": "tensorflow", "flax": "jax"}[backend])
     batch, temperature = reference["batch"], 1e-6
-    pt = trainer_for("pt", temperature)
-    other = trainer_for(backend, temperature)
+    pt = trainer_for("pt", temperature, reference["unscored"])
+    other = trainer_for(backend, temperature, reference["unscored"])
     for trainer in (pt, other):
         trainer.load_state_arrays(reference["params"])
     results = [trainer.train_step(batch, step=1) for trainer in (pt, other)]

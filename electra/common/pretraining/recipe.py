@@ -75,6 +75,23 @@ def check_pair(discriminator: ElectraConfig, generator: ElectraConfig) -> None:
         raise ValueError("the generator's output layer must be tied to the shared word embeddings (tie_word_embeddings=True)")
 
 
+def scored_positions(input_ids: np.ndarray, attention_mask: np.ndarray, unscored_ids: tuple[int, ...]) -> np.ndarray:
+    """(B, L) bool: the positions the discriminator's loss and metrics count: the attended
+    ones, less those holding a token of `unscored_ids`. Each backend's pretrainer computes
+    the same mask with its own array library.
+
+    Google's code and HF score every attended position, [CLS] and [SEP] included, though
+    they are never masked and so never replaced: the discriminator learns to call them
+    "original" by pushing their representations to one constant, and [CLS] -- the
+    position every sequence-classification head reads -- starts fine-tuning carrying next
+    to nothing of its sentence (the default run's [CLS] vectors have an effective rank of
+    3 over 400 sentences, 46 at random initialisation). `electra pretrain` leaves [CLS] and
+    [SEP] out (docs/pretraining-recipe.md, "Positions that are never replaced"); an empty
+    `unscored_ids` is Google's and HF's loss.
+    """
+    return np.asarray(attention_mask).astype(bool) & ~np.isin(input_ids, np.asarray(unscored_ids, dtype=np.int64))
+
+
 def prior_logit(replaced_share: float) -> float:
     """log(p / (1 - p)): the discriminator's output bias at which its first predictions are
     already the share p of replaced tokens (about the masking rate while the generator is
