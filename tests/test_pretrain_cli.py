@@ -50,6 +50,7 @@ def test_run_writes_checkpoints_metrics_and_falling_losses(finished_run):
         assert (finished_run / network / "model.safetensors").is_file()
         assert (finished_run / network / "vocab.txt").is_file()
     assert (finished_run / "curves.png").stat().st_size > 1000
+    assert json.loads((finished_run / "run.json").read_text())["score_special_tokens"] is False  # [CLS]/[SEP] left out
 
 
 def test_resume_after_a_kill_repeats_the_uninterrupted_run(setup, finished_run, monkeypatch):

@@ -156,7 +156,7 @@ def test_other_backends_train_the_same_masked_lm(setup, finished_run, tmp_path, 
     assert ElectraForMaskedLM.from_pretrained(out / "mlm").config.vocab_size == 30522
 
 
-@pytest.mark.parametrize("flag", [["--generator-fraction", "0.5"], ["--disc-weight", "10"]])
+@pytest.mark.parametrize("flag", [["--generator-fraction", "0.5"], ["--disc-weight", "10"], ["--score-special-tokens"]])
 def test_generator_settings_are_refused(setup, tmp_path, flag, capsys):
     out = tmp_path / "refused"
     assert cli.main(mlm_args(setup, out, "pt", 4, *flag)) == 2

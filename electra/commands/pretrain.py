@@ -63,7 +63,8 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
                              f"no generator and no discriminator: leave it out")
     settings["score_special_tokens"] = bool(settings["score_special_tokens"])
     if settings["objective"] == "mlm" and settings["score_special_tokens"]:
-        raise ValueError("--score-special-tokens applies to the discriminator's loss; --objective mlm trains no discriminator: leave it out")
+        raise ValueError("--score-special-tokens applies to replaced token detection (the discriminator's loss); "
+                         "--objective mlm trains no discriminator: leave it out")
     settings["corpus"] = [str(Path(p).resolve()) for p in args.corpus] if args.corpus else None
     settings["config"] = str(Path(args.config).resolve()) if args.config else None
     settings["vocab"] = str(Path(args.vocab).resolve()) if args.vocab else None
