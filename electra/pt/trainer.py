@@ -168,8 +168,8 @@ class ElectraPretrainer(nn.Module):
     def scored(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         """(B, L) bool: the attended positions less those of `unscored_ids` (`recipe.scored_positions`)."""
         scored = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
-        if self.unscored_ids:
-            scored = scored & ~torch.isin(input_ids, torch.tensor(self.unscored_ids, device=input_ids.device))
+        for token in self.unscored_ids:  # compared with Python ints: no tensor copied to the device
+            scored = scored & (input_ids != token)
         return scored
 
     @staticmethod
