@@ -164,7 +164,11 @@ class ElectraPretrainerOutput(ModelOutput):
     """One replaced-token-detection pretraining step (generator + discriminator).
 
     `loss` = generator_weight x `generator_loss` + discriminator_weight x `discriminator_loss`;
-    `generator_logits` (B, L, V), `discriminator_logits` (B, L), `replaced` (B, L) the
+    `generator_logits` (B, K, V) at the K prediction slots of each row: slot k of row b is
+    the row's k-th chosen position, `prediction_positions[b, k]`, where
+    `prediction_mask[b, k]` is True (the row's unused slots are False and count for
+    nothing; `generator_logits[prediction_mask]` is (M, V) over the M chosen positions in
+    row-major order); `discriminator_logits` (B, L), `replaced` (B, L) the
     discriminator's labels (1 where the sampled token differs from the original),
     `sampled_ids` (B, L) the discriminator's input; the metrics are scalars, the ratios
     (`recipe.metric_ratios`) of `metric_counts` (7,) float32, the counts named by
@@ -184,6 +188,8 @@ class ElectraPretrainerOutput(ModelOutput):
     sampled_ids: Any = None
     replaced: Any = None
     metric_counts: Any = None
+    prediction_positions: Any = None
+    prediction_mask: Any = None
 
 
 ALL_OUTPUTS = (

@@ -7,10 +7,12 @@ LayerNorm); the generator's tree has no embeddings of its own and reads the shar
 (so gradients from both losses add up in the one subtree), and its output layer is tied to
 the shared word table (docs/pretraining-recipe.md, step 7).
 
-The generator head runs only at the masked positions. JAX needs static shapes, so the
-chosen positions of each row are gathered into K slots (K = `max_predictions`, the row
-maximum rounded up to a multiple of 8 when not given; unused slots are ignored), which
-gives the same losses as the full (B, L, V) logits at a fraction of the cost.
+The generator head runs only at the masked positions. As in every backend, the chosen
+positions of each row are gathered into K slots (K = `max_predictions`, the row maximum
+rounded up to a multiple of 8 when not given; unused slots are ignored), which gives the
+same losses as the full (B, L, V) logits at a fraction of the cost with static shapes. The
+Gumbel noise is counter-based (`electra.common.pretraining.noise`, in uint32), the same
+numbers as in electra.pt and electra.tf.
 
 Canonical names: `state_arrays` uses the PyTorch pretrainer's parameter names and layouts
 ("param/discriminator.electra.embeddings.word_embeddings.weight", Linear weights (out, in)),
@@ -19,6 +21,7 @@ so training checkpoints move between backends.
 
 from __future__ import annotations
 
+import operator
 import os
 from pathlib import Path
 
@@ -30,8 +33,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from electra.common import validation
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
-from electra.common.pretraining import recipe
-from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions, most_predictions
+from electra.common.pretraining import noise, recipe
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions, max_predictions_for, slot_count
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.common.weights.layouts import canonical_to_hf_flax, hf_flax_to_canonical
 from electra.flax import losses, prng
@@ -51,17 +54,17 @@ def check_precision(precision: str):
     return DTYPES[precision]
 
 
-PREDICTION_SLOTS = 8  # K is rounded up to a multiple of this, so batches rarely recompile
+# noise.gumbel_noise in uint32, whose products wrap modulo 2^32 by themselves.
+JAX_OPS = noise.IntOps(operator.xor, operator.rshift, lambda x: x, lambda x: x.astype(jnp.float32), jnp.log)
 
 
-def slot_count(predictions: int, L: int) -> int:
-    """K for rows of up to `predictions` chosen positions: rounded up to a multiple of 8, at most L."""
-    return max(1, min(L, -(-predictions // PREDICTION_SLOTS) * PREDICTION_SLOTS))
+def slot_noise(key: jax.Array, row_offset, B: int, K: int, V: int) -> jax.Array:
+    """`noise.gumbel_noise` (B, K, V) of global rows row_offset .. row_offset + B - 1.
 
-
-def max_predictions_for(mlm_labels: np.ndarray) -> int:
-    """K for a batch: the most chosen positions in a row, rounded up to a multiple of 8 (at most L)."""
-    return slot_count(most_predictions(mlm_labels), np.shape(mlm_labels)[1])
+    `key`: uint32[2] (`noise.noise_key`); `row_offset`: an int or int array (traced is fine)."""
+    key = jnp.asarray(key, jnp.uint32)
+    rows = (jnp.arange(B, dtype=jnp.uint32) + jnp.asarray(row_offset).astype(jnp.uint32)).reshape(B, 1, 1)
+    return noise.gumbel_noise(key[0], key[1], rows, jnp.arange(K, dtype=jnp.uint32).reshape(K, 1), jnp.arange(V, dtype=jnp.uint32), JAX_OPS)
 
 
 def prediction_slots(mlm_labels: jax.Array, K: int) -> tuple[jax.Array, jax.Array]:
@@ -147,8 +150,8 @@ class ElectraPretrainer:
         return {**generator, "electra": {**generator["electra"], "embeddings": shared}}
 
     def apply(self, params, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
-              gumbel_noise=None, noise_seed=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None,
-              noise_rows: tuple[int, int] | None = None):
+              gumbel_noise=None, noise_key=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None,
+              row_offset=0):
         """One pretraining forward pass, a pure function of `params` (jit, grad).
 
         Args:
@@ -156,13 +159,14 @@ class ElectraPretrainer:
             masked_ids: (B, L) the generator's input ([MASK] at most chosen positions).
             mlm_labels: (B, L) original id at the chosen positions, -100 elsewhere.
             attention_mask, token_type_ids: (B, L).
-            gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it); drawn from
-                `noise_seed` otherwise.
-            noise_seed: a `jax.random` key for the Gumbel noise.
+            gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it); the
+                counter-based noise of `noise_key` otherwise.
+            noise_key: the step's two 32-bit key words (uint32[2], `noise.noise_key`).
             dropout_rng: a key for dropout (needed when `train`).
             max_predictions: K, static; default `max_predictions_for(mlm_labels)` (concrete labels).
-            noise_rows: (first row, rows of the whole batch), static: these rows are a
-                micro-batch of a larger batch and draw its rows of that batch's noise.
+            row_offset: index of these rows' first in the global batch (an int or traced):
+                row b draws the noise of global row `row_offset + b`, so micro-batches sample
+                what the whole batch does.
         Returns:
             `ElectraPretrainerOutput`; `generator_logits` (B, K, V) at the prediction slots.
         """
@@ -185,12 +189,10 @@ class ElectraPretrainer:
 
         logits32 = jax.lax.stop_gradient(gen_logits.astype(jnp.float32))
         if gumbel_noise is None:
-            first, rows = noise_rows or (0, logits32.shape[0])
-            uniform = prng.uniform(prng.fast_key(noise_seed), (rows, *logits32.shape[1:]))[first:first + logits32.shape[0]]
-            noise = recipe.gumbel(uniform, jnp.log)
+            sample_noise = slot_noise(noise_key, row_offset, *logits32.shape)
         else:
-            noise = jnp.take_along_axis(jnp.asarray(gumbel_noise, jnp.float32), positions[..., None], axis=1)
-        sampled = first_argmax(logits32 / self.temperature + noise).astype(input_ids.dtype)  # (B, K)
+            sample_noise = jnp.take_along_axis(jnp.asarray(gumbel_noise, jnp.float32), positions[..., None], axis=1)
+        sampled = first_argmax(logits32 / self.temperature + sample_noise).astype(input_ids.dtype)  # (B, K)
         originals = jnp.take_along_axis(input_ids, positions, axis=1)
         rows = jnp.arange(input_ids.shape[0])[:, None]
         sampled_ids = input_ids.at[rows, positions].set(jnp.where(valid, sampled, originals))
@@ -226,12 +228,13 @@ class ElectraPretrainer:
             sampled_ids=sampled_ids,
             replaced=replaced,
             metric_counts=counts,
+            prediction_positions=positions,
+            prediction_mask=valid,
         )
 
     def __call__(self, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
-                 gumbel_noise=None, noise_seed=None, *, params=None, dropout_rng=None, train: bool = False):
-        """`apply` on concrete inputs, checked first; `generator_logits` becomes (M, V) over the M
-        masked positions in row-major order, as in the PyTorch pretrainer."""
+                 gumbel_noise=None, noise_key=None, *, params=None, dropout_rng=None, train: bool = False):
+        """`apply` on concrete inputs, checked first (K from the labels)."""
         config = self.discriminator.config
         arrays = dict(input_ids=input_ids, masked_ids=masked_ids, mlm_labels=mlm_labels,
                       attention_mask=attention_mask, token_type_ids=token_type_ids)
@@ -245,17 +248,14 @@ class ElectraPretrainer:
             validation.check_range(name, int(arrays[name].min()), int(arrays[name].max()), config.vocab_size, "vocab_size")
         if gumbel_noise is not None:
             validation.check_labels("gumbel_noise", np.shape(gumbel_noise), (B, L, config.vocab_size))
-        elif noise_seed is None:
-            raise ValueError("pass gumbel_noise or a noise_seed (a jax.random key) to sample the replacements")
+        elif noise_key is None:
+            raise ValueError("pass gumbel_noise or a noise_key (two 32-bit words, noise.noise_key) to sample the replacements")
         if train and dropout_rng is None:
             raise ValueError("train=True needs a dropout_rng (a jax.random key)")
         K = max_predictions_for(arrays["mlm_labels"])
         inputs = {k: None if v is None else jnp.asarray(v, jnp.int32) for k, v in arrays.items()}
-        out = self.apply(self.params if params is None else params, **inputs, gumbel_noise=gumbel_noise, noise_seed=noise_seed,
-                         dropout_rng=dropout_rng, train=train, max_predictions=K)
-        _, valid = prediction_slots(arrays["mlm_labels"], K)
-        out.generator_logits = out.generator_logits[np.asarray(valid)]  # (M, V)
-        return out
+        return self.apply(self.params if params is None else params, **inputs, gumbel_noise=gumbel_noise, noise_key=noise_key,
+                          dropout_rng=dropout_rng, train=train, max_predictions=K)
 
     def export(self, directory: Path, params: dict) -> None:
         """Write `discriminator/` and `generator/` in canonical format (HF-loadable) from the trained `params`."""
@@ -299,10 +299,10 @@ class MaskedLMPretrainer:
         self.mlm.params = None  # the pretrainer's tree is the one copy
 
     def apply(self, params, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None,
-              gumbel_noise=None, noise_seed=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None,
-              noise_rows: tuple[int, int] | None = None):
+              gumbel_noise=None, noise_key=None, dropout_rng=None, train: bool = False, max_predictions: int | None = None,
+              row_offset=0):
         """`ElectraPretrainer.apply`'s arguments and output; nothing is sampled, so `input_ids`,
-        `gumbel_noise`, `noise_seed` and `noise_rows` are unused. `generator_logits` (B, K, V) at the prediction slots."""
+        `gumbel_noise`, `noise_key` and `row_offset` are unused. `generator_logits` (B, K, V) at the prediction slots."""
         K = max_predictions if max_predictions is not None else max_predictions_for(mlm_labels)
         positions, valid = prediction_slots(mlm_labels, K)  # (B, K)
         targets = jnp.where(valid, jnp.take_along_axis(mlm_labels, positions, axis=1), IGNORE_INDEX)
@@ -381,7 +381,7 @@ class PretrainingTrainer:
             follows each batch (`max_predictions_for`) and every new K compiles again.
         grad_accum: the batch runs as this many micro-batches whose gradients add up before
             the one optimizer step (equal to the whole batch at once with dropout off; the
-            noise of the whole batch is drawn for each micro-batch, which slices its rows).
+            noise is a function of each row's index in the whole batch).
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0,
@@ -431,8 +431,11 @@ class PretrainingTrainer:
     def _key(self, step: int, stream: str) -> jax.Array:
         return prng.key(recipe.step_seed(self.seed, step, stream) & 0x7FFFFFFF)
 
+    def _noise_key(self, step: int, stream: str) -> jax.Array:
+        return self._replicate(jnp.asarray(noise.noise_key(self.seed, step, stream), jnp.uint32))
+
     # ------------------------------------------------------------------ steps
-    def _train_fn(self, params, opt_state, batch, lr, gumbel_rng, dropout_rng, max_predictions):
+    def _train_fn(self, params, opt_state, batch, lr, noise_key, dropout_rng, max_predictions):
         B = batch["input_ids"].shape[0]
         micro = B // self.grad_accum
         weights = self.model.loss_weights
@@ -444,15 +447,15 @@ class PretrainingTrainer:
         total = counts(batch)
         grads, sums = None, 0.0
         # `grad_accum` micro-batches (unrolled); each loss is its share of the whole batch's mean,
-        # and draws its rows of the whole batch's noise.
+        # and each row draws the noise of its index in the whole batch.
         for i in range(self.grad_accum):
             part = {k: v[i * micro:(i + 1) * micro] for k, v in batch.items()}
             share = counts(part) / total
 
             def loss_fn(p, part=part, share=share, i=i):
-                out = self.model.apply(p, **part, noise_seed=gumbel_rng, train=True, max_predictions=max_predictions,
+                out = self.model.apply(p, **part, noise_key=noise_key, train=True, max_predictions=max_predictions,
                                        dropout_rng=dropout_rng if i == 0 else jax.random.fold_in(dropout_rng, i),
-                                       noise_rows=(i * micro, B))
+                                       row_offset=i * micro)
                 shares = (out.generator_loss * share[0], out.discriminator_loss * share[1])
                 return weights.generator * shares[0] + weights.discriminator * shares[1], (out, shares)
 
@@ -477,13 +480,13 @@ class PretrainingTrainer:
                              f"that divide by the {devices} device(s)")
         self.params, self.opt_state, values = self._train(
             self.params, self.opt_state, self._batch(batch), jnp.float32(lr),
-            self._key(step, "gumbel"), self._key(step, "dropout"), max_predictions=K,
+            self._noise_key(step, "gumbel"), self._key(step, "dropout"), max_predictions=K,
         )
         *sums, grad_norm = jax.device_get(values).tolist()  # the step's one transfer to the host
         return recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
 
-    def _eval_fn(self, params, batch, gumbel_rng, max_predictions):
-        out = self.model.apply(params, **batch, noise_seed=gumbel_rng, max_predictions=max_predictions)
+    def _eval_fn(self, params, batch, noise_key, max_predictions):
+        out = self.model.apply(params, **batch, noise_key=noise_key, max_predictions=max_predictions)
         positions, valid = prediction_slots(batch["mlm_labels"], max_predictions)
         targets = jnp.take_along_axis(batch["mlm_labels"], positions, axis=1)
         correct = jnp.argmax(out.generator_logits, axis=-1) == targets  # (B, K)
@@ -495,7 +498,7 @@ class PretrainingTrainer:
         loss, and for replaced-token detection the discriminator's scores and labels for AUC."""
         K = self._slots(batch["mlm_labels"])
         scores, replaced, correct, valid, gen_loss, disc_loss = jax.device_get(
-            self._eval(self.params, self._batch(batch), self._key(step, "eval-gumbel"), max_predictions=K)
+            self._eval(self.params, self._batch(batch), self._noise_key(step, "eval-gumbel"), max_predictions=K)
         )
         result = {"generator_correct": np.asarray(correct)[np.asarray(valid)], "generator_loss": np.float64(gen_loss)}
         if self.model.objective == "mlm":

@@ -4,8 +4,10 @@
 (`ElectraForPreTraining`) that share one `ElectraEmbeddings` module (word, position and
 token-type tables and the embedding LayerNorm), with the generator's output layer tied to
 the shared word table (docs/pretraining-recipe.md, step 7). The generator head runs only at
-the masked positions, which gives the same losses as the full (B, L, V) logits at a
-fraction of the cost.
+K prediction slots per row (each row's chosen positions, gathered; `prediction_slots`),
+which gives the same losses as the full (B, L, V) logits at a fraction of the cost, with
+shapes that do not depend on the data; the Gumbel noise is counter-based
+(`electra.common.pretraining.noise`), the same numbers as in electra.tf and electra.flax.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from torch import nn
 
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
-from electra.common.pretraining import recipe
-from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions
+from electra.common.pretraining import noise, recipe
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions, max_predictions_for, slot_count
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.pt import losses
 from electra.pt.optim import ElectraAdamW
@@ -29,6 +31,30 @@ from electra.pt.tasks import ElectraForMaskedLM, ElectraForPreTraining
 
 # --precision -> the autocast dtype of the forward pass (parameters and optimizer stay float32).
 AUTOCAST = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# noise.gumbel_noise in int64, keeping the low 32 bits after each product.
+TORCH_OPS = noise.IntOps(torch.bitwise_xor, torch.bitwise_right_shift, lambda x: x & noise.MASK32,
+                         lambda x: x.to(torch.float32), torch.log)
+
+
+def prediction_slots(mlm_labels: torch.Tensor, K: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(positions (B, K), valid (B, K)): each row's chosen positions in increasing order, then
+    unchosen ones marked invalid (a stable sort; no data-dependent shape)."""
+    chosen = mlm_labels != IGNORE_INDEX  # (B, L)
+    positions = torch.argsort((~chosen).to(torch.int8), dim=1, stable=True)[:, :K]
+    return positions, chosen.gather(1, positions)
+
+
+def slot_noise(key, row_offset: int, B: int, K: int, V: int, device) -> torch.Tensor:
+    """`noise.gumbel_noise` (B, K, V) of global rows row_offset .. row_offset + B - 1, on `device`.
+
+    `key`: (2,) int64 tensor or two ints (`noise.noise_key`); None draws one from the global RNG."""
+    if key is None:
+        key = torch.randint(0, 2**32, (2,), dtype=torch.int64)
+    key = torch.as_tensor(key, dtype=torch.int64).to(device)
+    arange = lambda n: torch.arange(n, dtype=torch.int64, device=device)  # noqa: E731
+    return noise.gumbel_noise(key[0], key[1], (arange(B) + row_offset).view(B, 1, 1), arange(K).view(K, 1), arange(V), TORCH_OPS)
 
 
 @contextlib.contextmanager
@@ -96,62 +122,72 @@ class ElectraPretrainer(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         gumbel_noise: torch.Tensor | None = None,
-        noise_seed: int | None = None,
+        noise_key: torch.Tensor | tuple[int, int] | None = None,
         row_offset: int = 0,
-        normalizers: tuple[int, int] | None = None,
+        normalizers: tuple | None = None,
+        max_predictions: int | None = None,
     ) -> ElectraPretrainerOutput:
-        """One pretraining forward pass.
+        """One pretraining forward pass, with static shapes and no host round trip when
+        `max_predictions` is given (`torch.compile(fullgraph=True)` traces it whole).
 
         Args:
             input_ids: (B, L) original token ids.
             masked_ids: (B, L) the generator's input ([MASK] at most chosen positions).
             mlm_labels: (B, L) original id at the chosen positions, -100 elsewhere.
             attention_mask, token_type_ids: (B, L).
-            gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it);
-                drawn per row from `noise_seed` otherwise.
-            noise_seed: seed of the Gumbel noise; row b's noise depends only on
-                (noise_seed, row_offset + b), so a batch split across data-parallel
-                workers draws what the whole batch draws on one.
-            row_offset: index of this batch's first row in the global batch.
-            normalizers: (masked positions, attended tokens) of the global batch: the
-                losses are then this shard's sums over those counts, which add up over
-                the shards to the global means. None: this batch's own counts.
+            gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it); the
+                counter-based noise of `noise_key` otherwise.
+            noise_key: the step's two 32-bit key words (`noise.noise_key`; a (2,) int64
+                tensor keeps a compiled step from specialising on them); None draws them
+                from the global torch RNG.
+            row_offset: index of this batch's first row in the global batch: row b draws
+                the noise of global row `row_offset + b`, so a batch split across
+                data-parallel workers or micro-batches samples what the whole batch does.
+            normalizers: (masked positions, scored tokens) of the global batch (ints or
+                0-d tensors): the losses are then this shard's sums over those counts, which
+                add up over the shards to the global means. None: this batch's own counts.
+            max_predictions: K, the prediction slots per row (at least the most chosen
+                positions of a row); default `masking.max_predictions_for` of the labels
+                (a host round trip).
         Returns:
-            `ElectraPretrainerOutput` with the losses, metrics, `sampled_ids` (B, L) and
-            `replaced` (B, L); `generator_logits` is (M, V) over the M masked positions.
+            `ElectraPretrainerOutput` with the losses, metrics, `sampled_ids` (B, L),
+            `replaced` (B, L), and `generator_logits` (B, K, V) at the prediction slots.
         """
-        chosen = mlm_labels != IGNORE_INDEX  # (B, L)
+        K = max_predictions_for(mlm_labels.cpu().numpy()) if max_predictions is None else max_predictions
+        positions, valid = prediction_slots(mlm_labels, K)  # (B, K)
         hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids, return_dict=True).last_hidden_state  # (B, L, Hg)
-        gen_logits = self.generator.lm_logits(hidden[chosen])  # (M, V)
-        targets = mlm_labels[chosen]  # (M,)
+        gen_logits = self.generator.lm_logits(hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1])))  # (B, K, V)
+        targets = torch.where(valid, mlm_labels.gather(1, positions), IGNORE_INDEX)  # (B, K)
         num_masked, num_valid = normalizers if normalizers is not None else (None, None)
         gen_loss = losses.masked_lm_loss(gen_logits, targets, num_masked)
 
         with torch.no_grad():
+            V = gen_logits.shape[-1]
             if gumbel_noise is None:
-                noise = self._row_noise(chosen, gen_logits.shape[-1], noise_seed, row_offset, gen_logits.device)
+                noise = slot_noise(noise_key, row_offset, *positions.shape, V, gen_logits.device)
             else:
-                noise = gumbel_noise.to(torch.float32)[chosen]
-            sampled = torch.argmax(gen_logits.float() / self.temperature + noise, dim=-1)  # (M,)
-            sampled_ids = input_ids.masked_scatter(chosen, sampled.to(input_ids.dtype))
+                noise = gumbel_noise.to(torch.float32).gather(1, positions[..., None].expand(-1, -1, V))
+            sampled = torch.argmax(gen_logits.float() / self.temperature + noise, dim=-1)  # (B, K)
+            sampled = torch.where(valid, sampled.to(input_ids.dtype), input_ids.gather(1, positions))
+            sampled_ids = input_ids.scatter(1, positions, sampled)
             replaced = (sampled_ids != input_ids).long()  # (B, L)
 
         disc = self.discriminator(sampled_ids, attention_mask, token_type_ids, return_dict=True)
-        valid = self.scored(input_ids, attention_mask)  # (B, L) the positions the loss and metrics count
-        disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, valid, num_valid)
+        scored = self.scored(input_ids, attention_mask)  # (B, L) the positions the loss and metrics count
+        disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, scored, num_valid)
         loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc_loss
 
         with torch.no_grad():
             predicted = disc.logits > 0
             truth = replaced.bool()
             counts = torch.stack([  # recipe.METRIC_COUNTS
-                (gen_logits.argmax(-1) == targets).sum(),
-                chosen.sum(),
-                ((predicted == truth) & valid).sum(),
+                ((gen_logits.argmax(-1) == targets) & valid).sum(),
                 valid.sum(),
-                (predicted & truth & valid).sum(),
-                (predicted & valid).sum(),
-                (truth & valid).sum(),
+                ((predicted == truth) & scored).sum(),
+                scored.sum(),
+                (predicted & truth & scored).sum(),
+                (predicted & scored).sum(),
+                (truth & scored).sum(),
             ]).float()  # (7,)
         return ElectraPretrainerOutput(
             loss=loss,
@@ -163,6 +199,8 @@ class ElectraPretrainer(nn.Module):
             sampled_ids=sampled_ids,
             replaced=replaced,
             metric_counts=counts,
+            prediction_positions=positions,
+            prediction_mask=valid,
         )
 
     def scored(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -171,17 +209,6 @@ class ElectraPretrainer(nn.Module):
         for token in self.unscored_ids:  # compared with Python ints: no tensor copied to the device
             scored = scored & (input_ids != token)
         return scored
-
-    @staticmethod
-    def _row_noise(chosen: torch.Tensor, V: int, seed: int | None, row_offset: int, device) -> torch.Tensor:
-        """Gumbel noise (M, V) for the chosen positions, row by row from (seed, global row)."""
-        if seed is None:
-            seed = int(torch.randint(0, 2**62, (1,)))
-        parts = []
-        for b, count in enumerate(chosen.sum(dim=1).tolist()):
-            rng = torch.Generator(device=device).manual_seed(recipe.step_seed(seed, row_offset + b, "gumbel-row"))
-            parts.append(recipe.gumbel(torch.rand((count, V), generator=rng, dtype=torch.float32, device=device), torch.log))
-        return torch.cat(parts)  # (M, V), rows in the order of `chosen`
 
     def export(self, directory: Path) -> None:
         """Write `discriminator/` and `generator/` in canonical format (HF-loadable)."""
@@ -224,21 +251,22 @@ class MaskedLMPretrainer(nn.Module):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         gumbel_noise: torch.Tensor | None = None,
-        noise_seed: int | None = None,
+        noise_key: torch.Tensor | tuple[int, int] | None = None,
         row_offset: int = 0,
-        normalizers: tuple[int, int] | None = None,
+        normalizers: tuple | None = None,
+        max_predictions: int | None = None,
     ) -> ElectraPretrainerOutput:
         """`ElectraPretrainer.forward`'s arguments; nothing is sampled, so `gumbel_noise`,
-        `noise_seed` and `row_offset` are unused. `generator_logits` is (M, V) over the M masked positions."""
-        chosen = mlm_labels != IGNORE_INDEX  # (B, L)
+        `noise_key` and `row_offset` are unused. `generator_logits` (B, K, V) at the prediction slots."""
+        K = max_predictions_for(mlm_labels.cpu().numpy()) if max_predictions is None else max_predictions
+        positions, valid = prediction_slots(mlm_labels, K)  # (B, K)
         hidden = self.mlm.electra(masked_ids, attention_mask, token_type_ids, return_dict=True).last_hidden_state  # (B, L, H)
-        logits = self.mlm.lm_logits(hidden[chosen])  # (M, V)
-        targets = mlm_labels[chosen]  # (M,)
+        logits = self.mlm.lm_logits(hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1])))  # (B, K, V)
+        targets = torch.where(valid, mlm_labels.gather(1, positions), IGNORE_INDEX)  # (B, K)
         loss = losses.masked_lm_loss(logits, targets, None if normalizers is None else normalizers[0])
         with torch.no_grad():
-            counts = torch.zeros(len(recipe.METRIC_COUNTS), device=logits.device)
-            counts[0] = (logits.argmax(-1) == targets).sum()
-            counts[1] = chosen.sum()
+            hits = ((logits.argmax(-1) == targets) & valid).sum()
+            counts = torch.cat([torch.stack([hits, valid.sum()]).float(), logits.new_zeros(len(recipe.METRIC_COUNTS) - 2, dtype=torch.float32)])
         return ElectraPretrainerOutput(
             loss=loss,
             generator_loss=loss,
@@ -246,6 +274,8 @@ class MaskedLMPretrainer(nn.Module):
             generator_accuracy=counts[0] / counts[1],
             generator_logits=logits,
             metric_counts=counts,
+            prediction_positions=positions,
+            prediction_mask=valid,
         )
 
     def export(self, directory: Path) -> None:
@@ -310,8 +340,11 @@ class PretrainingTrainer:
     off: the losses are normalised by the whole batch's counts and the noise is drawn per
     global row).
 
-    `compile`: the training forward through `torch.compile` (dynamic shapes; the per-row
-    noise loop and the masked positions' gather still break the graph); the evaluation stays eager.
+    `compile`: the training forward and its backward through `torch.compile`, as one graph
+    (`fullgraph=True`; under DistributedDataParallel, which splits the graph at its gradient
+    buckets, without it). With `max_predictions` every step has one shape (K prediction
+    slots, the normalisers and noise key as tensors) and compiles once; the evaluation
+    stays eager. The optimizer step is `ElectraAdamW`'s (fused or foreach kernels).
     """
 
     def __init__(self, pretrainer: ElectraPretrainer, schedule: LinearSchedule, *, seed: int = 0, clip_norm: float = CLIP_NORM,
@@ -347,8 +380,8 @@ class PretrainingTrainer:
         self.seed = seed
         self.clip_norm = clip_norm
         self.optimizer = ElectraAdamW(self.model.named_parameters(), lr=schedule(0))
-        if compile:  # dynamic: the masked positions' count changes from batch to batch
-            self.forward = torch.compile(self.forward, dynamic=True)
+        if compile:
+            self.forward = torch.compile(self.forward, fullgraph=not distributed)
         self.precision = precision
         self.scaler = torch.amp.GradScaler(self.device.type) if precision == "fp16" else None
 
@@ -363,6 +396,14 @@ class PretrainingTrainer:
         if rows % self.grad_accum:
             raise ValueError(f"--grad-accum {self.grad_accum} does not divide this worker's {rows} rows of the batch")
         return rows // self.grad_accum
+
+    def _slots(self, mlm_labels: np.ndarray) -> int:
+        """K for this batch: fixed when the trainer knows `max_predictions` (one shape for a
+        compiled step; a batch with more chosen positions in a row is refused), else the batch's own."""
+        if self.max_predictions is None:
+            return max_predictions_for(mlm_labels)
+        check_max_predictions(mlm_labels, self.max_predictions)
+        return slot_count(self.max_predictions, np.shape(mlm_labels)[1])
 
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(np.asarray(v, dtype=np.int64), device=self.device) for k, v in batch.items()}
@@ -384,9 +425,12 @@ class PretrainingTrainer:
         lr = self.schedule(step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        check_max_predictions(batch["mlm_labels"], self.max_predictions)
-        num_masked = int((np.asarray(batch["mlm_labels"]) != IGNORE_INDEX).sum())
-        num_valid = int(recipe.scored_positions(batch["input_ids"], batch["attention_mask"], self.model.unscored_ids).sum())
+        K = self._slots(batch["mlm_labels"])
+        # The global batch's counts, the losses' normalisers: tensors, so a compiled step does not specialise on them.
+        normalizers = torch.tensor([(np.asarray(batch["mlm_labels"]) != IGNORE_INDEX).sum(),
+                                    recipe.scored_positions(batch["input_ids"], batch["attention_mask"], self.model.unscored_ids).sum()],
+                                   dtype=torch.float32).to(self.device, non_blocking=True)
+        key = torch.tensor(noise.noise_key(self.seed, step), dtype=torch.int64).to(self.device, non_blocking=True)
         shard, row_offset = self._shard(batch)
         micro = self._micro_rows(len(shard["input_ids"]))
         self.optimizer.zero_grad(set_to_none=True)
@@ -398,8 +442,8 @@ class PretrainingTrainer:
             syncing = contextlib.nullcontext() if last or not distributed_ddp(self.forward) else getattr(self.forward, "_orig_mod", self.forward).no_sync()
             with syncing:
                 with self._autocast():
-                    out = self.forward(**tensors, noise_seed=recipe.step_seed(self.seed, step, "gumbel"),
-                                       row_offset=row_offset + start, normalizers=(num_masked, num_valid))
+                    out = self.forward(**tensors, noise_key=key, row_offset=row_offset + start,
+                                       normalizers=(normalizers[0], normalizers[1]), max_predictions=K)
                 # Each loss is this micro-batch's share of the global mean; DDP averages the
                 # workers' gradients, hence the factor.
                 loss = out.loss * self.world_size
@@ -434,10 +478,11 @@ class PretrainingTrainer:
         self.model.eval()
         tensors = self._tensors(batch)
         with self._autocast():
-            out = self.model(**tensors, noise_seed=recipe.step_seed(self.seed, step, "eval-gumbel"))
-        chosen = tensors["mlm_labels"] != IGNORE_INDEX
-        result = {
-            "generator_correct": (out.generator_logits.argmax(-1) == tensors["mlm_labels"][chosen]).cpu().numpy(),
+            out = self.model(**tensors, noise_key=noise.noise_key(self.seed, step, "eval-gumbel"),
+                             max_predictions=self._slots(batch["mlm_labels"]))
+        targets = tensors["mlm_labels"].gather(1, out.prediction_positions)
+        result = {  # per chosen position, in row-major order
+            "generator_correct": (out.generator_logits.argmax(-1) == targets)[out.prediction_mask].cpu().numpy(),
             "generator_loss": np.float64(out.generator_loss),
         }
         if self.model.objective == "mlm":

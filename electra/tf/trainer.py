@@ -4,7 +4,10 @@ Mirrors `electra.pt.trainer`. `ElectraPretrainer` pairs a generator
 (`ElectraForMaskedLM`) and a discriminator (`ElectraForPreTraining`) that share one
 `ElectraEmbeddings` layer (word, position and token-type tables and the embedding
 LayerNorm), with the generator's output layer reading the shared word table
-(docs/pretraining-recipe.md, step 7). The generator head runs only at the masked positions.
+(docs/pretraining-recipe.md, step 7). The generator head runs only at K prediction slots per
+row (each row's chosen positions, gathered: static shapes); the Gumbel noise is
+counter-based (`electra.common.pretraining.noise`), the same numbers as in electra.pt and
+electra.flax.
 
 Training checkpoints (`state_arrays`) use the PyTorch parameter names and layouts
 (`param/discriminator.electra.embeddings.word_embeddings.weight`, Linear weights (out, in)),
@@ -12,9 +15,9 @@ so a run can be resumed in either backend.
 
 Data parallelism: `PretrainingTrainer(..., strategy=tf.distribute.MirroredStrategy())`
 (or `MultiWorkerMirroredStrategy`) splits each global batch over the replicas, normalises
-both losses by the global counts and draws each replica's Gumbel noise as its slice of
-the single-device draw, so a 2-way step equals the 1-way step on the same global batch
-(with dropout off; with dropout on, the masks differ as the per-replica shapes do).
+both losses by the global counts and draws each row's Gumbel noise from its index in the
+global batch, so a 2-way step equals the 1-way step on the same global batch (with dropout
+off; with dropout on, the masks differ as the per-replica shapes do).
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ import tensorflow as tf
 
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
-from electra.common.pretraining import recipe
-from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions
+from electra.common.pretraining import noise, recipe
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions, max_predictions_for, slot_count
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
-from electra.tf import losses, prng
+from electra.tf import losses
 from electra.tf.optim import ElectraAdamW
 from electra.tf.tasks import ElectraForMaskedLM, ElectraForPreTraining
 
@@ -48,6 +51,29 @@ def check_precision(precision: str) -> str:
         hint = " (fp16 needs a loss scaler: use bf16, or --backend pt)" if precision == "fp16" else ""
         raise ValueError(f"precision must be one of {', '.join(POLICIES)} in the tf backend, got {precision!r}{hint}")
     return POLICIES[precision]
+
+
+# noise.gumbel_noise in int64, keeping the low 32 bits after each product.
+TF_OPS = noise.IntOps(tf.bitwise.bitwise_xor, tf.bitwise.right_shift, lambda x: tf.bitwise.bitwise_and(x, tf.constant(noise.MASK32, tf.int64)),
+                      lambda x: tf.cast(x, tf.float32), tf.math.log)
+
+
+def prediction_slots(mlm_labels: tf.Tensor, K: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """(positions (B, K) int32, valid (B, K)): each row's chosen positions in increasing order,
+    then unchosen ones marked invalid (a stable sort; no data-dependent shape)."""
+    chosen = tf.not_equal(mlm_labels, IGNORE_INDEX)  # (B, L)
+    positions = tf.argsort(tf.cast(~chosen, tf.int32), axis=1, stable=True)[:, :K]
+    return positions, tf.gather(chosen, positions, batch_dims=1)
+
+
+def slot_noise(key: tf.Tensor, row_offset, B, K: int, V: int) -> tf.Tensor:
+    """`noise.gumbel_noise` (B, K, V) of global rows row_offset .. row_offset + B - 1.
+
+    `key`: (2,) int64 tensor (`noise.noise_key`); `row_offset` and `B`: ints or int tensors."""
+    key = tf.cast(key, tf.int64)
+    rows = tf.reshape(tf.range(B, dtype=tf.int64) + tf.cast(row_offset, tf.int64), (-1, 1, 1))
+    slots = tf.reshape(tf.range(K, dtype=tf.int64), (K, 1))
+    return noise.gumbel_noise(key[0], key[1], rows, slots, tf.range(V, dtype=tf.int64), TF_OPS)
 
 
 @contextlib.contextmanager
@@ -152,9 +178,9 @@ class ElectraPretrainer(keras.Model):
         attention_mask=None,
         token_type_ids=None,
         gumbel_noise=None,
-        noise_seed=None,
-        noise_offset=0,
-        noise_rows=None,
+        noise_key=None,
+        row_offset=0,
+        max_predictions=None,
         training=False,
     ) -> ElectraPretrainerOutput:
         """One pretraining forward pass.
@@ -164,55 +190,57 @@ class ElectraPretrainer(keras.Model):
             masked_ids: (B, L) the generator's input ([MASK] at most chosen positions).
             mlm_labels: (B, L) original id at the chosen positions, -100 elsewhere.
             attention_mask, token_type_ids: (B, L).
-            gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it);
-                drawn from `noise_seed` otherwise.
-            noise_seed: (2,) int stateless seed of the Gumbel noise (`electra.tf.prng.uniform`;
-                None: a seed from the global generator).
-            noise_offset, noise_rows: the noise of the M chosen positions is rows
-                [noise_offset, noise_offset + M) of a (noise_rows, V) draw (one stateless
-                draw, which tf.function and XLA compile once, where pt loops over rows); data-parallel
-                replicas pass their offset in the global batch so that their noise is the
-                single-device noise (defaults: 0 and M).
+            gumbel_noise: (B, L, V) float32 noise to sample with (tests inject it); the
+                counter-based noise of `noise_key` otherwise.
+            noise_key: the step's two 32-bit key words ((2,) int64, `noise.noise_key`; None:
+                drawn from the global generator).
+            row_offset: index of this batch's first row in the global batch (an int or int
+                tensor): row b draws the noise of global row `row_offset + b`, so replicas and
+                micro-batches sample what the whole batch does.
+            max_predictions: K, the prediction slots per row (a Python int); default
+                `masking.max_predictions_for` of the (eager) labels.
         Returns:
-            `ElectraPretrainerOutput` with the losses, metrics, `sampled_ids` (B, L) and
-            `replaced` (B, L); `generator_logits` is (M, V) over the M masked positions.
+            `ElectraPretrainerOutput` with the losses, metrics, `sampled_ids` (B, L),
+            `replaced` (B, L), and `generator_logits` (B, K, V) at the prediction slots.
         """
         input_ids = tf.convert_to_tensor(input_ids)
         mlm_labels = tf.convert_to_tensor(mlm_labels)
-        chosen = tf.not_equal(mlm_labels, IGNORE_INDEX)  # (B, L)
+        K = max_predictions_for(mlm_labels.numpy()) if max_predictions is None else max_predictions
+        positions, valid = prediction_slots(mlm_labels, K)  # (B, K)
         hidden = self.generator.electra(masked_ids, attention_mask, token_type_ids, training=training).last_hidden_state  # (B, L, Hg)
-        gen_logits = self.generator.lm_logits(tf.boolean_mask(hidden, chosen))  # (M, V)
-        gen_logits = tf.cast(gen_logits, tf.float32)
-        targets = tf.cast(tf.boolean_mask(mlm_labels, chosen), tf.int32)  # (M,)
+        gen_logits = tf.cast(self.generator.lm_logits(tf.gather(hidden, positions, batch_dims=1)), tf.float32)  # (B, K, V)
+        targets = tf.where(valid, tf.cast(tf.gather(mlm_labels, positions, batch_dims=1), tf.int32), IGNORE_INDEX)  # (B, K)
         gen_loss = losses.masked_lm_loss(gen_logits, targets)
 
+        B, V = tf.shape(gen_logits)[0], tf.shape(gen_logits)[2]
         if gumbel_noise is None:
-            M, V = tf.shape(gen_logits)[0], tf.shape(gen_logits)[1]
-            rows = M if noise_rows is None else noise_rows
-            if noise_seed is None:
-                noise_seed = tf.random.get_global_generator().make_seeds(1)[:, 0]
-            noise = recipe.gumbel(prng.uniform(tf.stack([rows, V]), noise_seed)[noise_offset : noise_offset + M], tf.math.log)
+            if noise_key is None:
+                noise_key = tf.bitwise.bitwise_and(tf.random.get_global_generator().uniform_full_int((2,), tf.int64), noise.MASK32)
+            sample_noise = slot_noise(noise_key, row_offset, B, K, V)
         else:
-            noise = tf.boolean_mask(tf.cast(gumbel_noise, tf.float32), chosen)
-        sampled = tf.argmax(tf.stop_gradient(gen_logits) / self.temperature + noise, axis=-1, output_type=tf.int32)  # (M,)
-        sampled_ids = tf.tensor_scatter_nd_update(input_ids, tf.where(chosen), tf.cast(sampled, input_ids.dtype))
+            sample_noise = tf.gather(tf.cast(gumbel_noise, tf.float32), positions, batch_dims=1)
+        sampled = tf.argmax(tf.stop_gradient(gen_logits) / self.temperature + sample_noise, axis=-1, output_type=tf.int32)  # (B, K)
+        originals = tf.gather(input_ids, positions, batch_dims=1)
+        sampled = tf.where(valid, tf.cast(sampled, input_ids.dtype), originals)
+        rows = tf.broadcast_to(tf.range(B)[:, None], tf.shape(positions))
+        sampled_ids = tf.tensor_scatter_nd_update(input_ids, tf.stack([rows, positions], -1), sampled)
         replaced = tf.cast(tf.not_equal(sampled_ids, input_ids), tf.int32)  # (B, L)
 
         disc = self.discriminator(sampled_ids, attention_mask, token_type_ids, training=training)
-        valid = self.scored(input_ids, attention_mask)  # (B, L) the positions the loss and metrics count
-        disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, tf.cast(valid, tf.int32))
+        scored = self.scored(input_ids, attention_mask)  # (B, L) the positions the loss and metrics count
+        disc_loss = losses.replaced_token_detection_loss(disc.logits, replaced, tf.cast(scored, tf.int32))
         loss = self.loss_weights.generator * gen_loss + self.loss_weights.discriminator * disc_loss
 
         predicted = tf.stop_gradient(disc.logits) > 0
         truth = tf.cast(replaced, tf.bool)
         counts = tf.stack([tf.reduce_sum(tf.cast(mask, tf.float32)) for mask in (  # (7,) recipe.METRIC_COUNTS
-            tf.equal(tf.argmax(gen_logits, -1, output_type=tf.int32), targets),
-            chosen,
-            tf.equal(predicted, truth) & valid,
+            tf.equal(tf.argmax(gen_logits, -1, output_type=tf.int32), targets) & valid,
             valid,
-            predicted & truth & valid,
-            predicted & valid,
-            truth & valid,
+            tf.equal(predicted, truth) & scored,
+            scored,
+            predicted & truth & scored,
+            predicted & scored,
+            truth & scored,
         )])
         return ElectraPretrainerOutput(
             loss=loss,
@@ -224,6 +252,8 @@ class ElectraPretrainer(keras.Model):
             sampled_ids=sampled_ids,
             replaced=replaced,
             metric_counts=counts,
+            prediction_positions=positions,
+            prediction_mask=valid,
         )
 
     def export(self, directory: Path) -> None:
@@ -269,17 +299,18 @@ class MaskedLMPretrainer(keras.Model):
         return [("mlm." + key, variable, transposed) for key, (variable, transposed) in self.mlm.canonical_variables().items()]
 
     def call(self, input_ids, masked_ids, mlm_labels, attention_mask=None, token_type_ids=None, gumbel_noise=None,
-             noise_seed=None, noise_offset=0, noise_rows=None, training=False) -> ElectraPretrainerOutput:
+             noise_key=None, row_offset=0, max_predictions=None, training=False) -> ElectraPretrainerOutput:
         """`ElectraPretrainer.call`'s arguments; nothing is sampled, so the noise arguments are
-        unused. `generator_logits` is (M, V) over the M masked positions."""
+        unused. `generator_logits` (B, K, V) at the prediction slots."""
         mlm_labels = tf.convert_to_tensor(mlm_labels)
-        chosen = tf.not_equal(mlm_labels, IGNORE_INDEX)  # (B, L)
+        K = max_predictions_for(mlm_labels.numpy()) if max_predictions is None else max_predictions
+        positions, valid = prediction_slots(mlm_labels, K)  # (B, K)
         hidden = self.mlm.electra(masked_ids, attention_mask, token_type_ids, training=training).last_hidden_state  # (B, L, H)
-        logits = tf.cast(self.mlm.lm_logits(tf.boolean_mask(hidden, chosen)), tf.float32)  # (M, V)
-        targets = tf.cast(tf.boolean_mask(mlm_labels, chosen), tf.int32)  # (M,)
+        logits = tf.cast(self.mlm.lm_logits(tf.gather(hidden, positions, batch_dims=1)), tf.float32)  # (B, K, V)
+        targets = tf.where(valid, tf.cast(tf.gather(mlm_labels, positions, batch_dims=1), tf.int32), IGNORE_INDEX)  # (B, K)
         loss = losses.masked_lm_loss(logits, targets)
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), targets), tf.float32))
-        masked = tf.reduce_sum(tf.cast(chosen, tf.float32))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), targets) & valid, tf.float32))
+        masked = tf.reduce_sum(tf.cast(valid, tf.float32))
         counts = tf.concat([tf.stack([correct, masked]), tf.zeros([len(recipe.METRIC_COUNTS) - 2])], 0)
         return ElectraPretrainerOutput(
             loss=loss,
@@ -288,6 +319,8 @@ class MaskedLMPretrainer(keras.Model):
             generator_accuracy=correct / masked,
             generator_logits=logits,
             metric_counts=counts,
+            prediction_positions=positions,
+            prediction_mask=valid,
         )
 
     def export(self, directory: Path) -> None:
@@ -299,9 +332,8 @@ _INPUTS = ("input_ids", "masked_ids", "mlm_labels", "attention_mask", "token_typ
 
 
 def _seed(seed: int, step: int, stream: str) -> tf.Tensor:
-    """(2,) int64 stateless seed from `recipe.step_seed`."""
-    value = recipe.step_seed(seed, step, stream)
-    return tf.constant([value >> 32, value & 0xFFFFFFFF], tf.int64)
+    """(2,) int64: the two 32-bit words of `recipe.step_seed` (a stateless seed; the noise key of `noise.noise_key`)."""
+    return tf.constant(noise.noise_key(seed, step, stream), tf.int64)
 
 
 class DataParallelWorkers:
@@ -369,44 +401,42 @@ class PretrainingTrainer:
         self._step = tf.function(self._distributed_step, jit_compile=jit_compile, reduce_retracing=True)
 
     # ------------------------------------------------------------------ train
-    def _replica_step(self, batch, gumbel_seed):
+    def _replica_step(self, batch, gumbel_seed, K):
         ctx = tf.distribute.get_replica_context()
 
         def counts(part):  # (chosen positions, scored tokens) of a part of the batch
             chosen = tf.cast(tf.not_equal(part["mlm_labels"], IGNORE_INDEX), tf.float32)
             return tf.stack([tf.reduce_sum(chosen), tf.reduce_sum(tf.cast(self.model.scored(part["input_ids"], part["attention_mask"]), tf.float32))])
 
-        local = counts(batch)
-        # Global counts and this replica's offset among the chosen positions (for the noise).
-        one_hot = tf.one_hot(ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync)[:, None] * local[None, :]  # (R, 2)
-        per_replica = ctx.all_reduce(tf.distribute.ReduceOp.SUM, one_hot)
-        total = tf.reduce_sum(per_replica, axis=0)
-        offset = tf.cast(tf.reduce_sum(per_replica[: ctx.replica_id_in_sync_group, 0]), tf.int32)
+        total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, counts(batch))  # the global batch's counts
+        micro = tf.shape(batch["input_ids"])[0] // self.grad_accum
+        offset = ctx.replica_id_in_sync_group * micro * self.grad_accum  # this replica's first row in the global batch
         variables = [v for v in self.optimizer.variables]
         weights = self.model.loss_weights
         grads, sums = None, 0.0
         # The replica's rows as `grad_accum` micro-batches; each loss is its share of the global mean.
-        for part in ({k: tf.split(v, self.grad_accum, axis=0)[i] for k, v in batch.items()} for i in range(self.grad_accum)):
+        for i in range(self.grad_accum):
+            part = {k: tf.split(v, self.grad_accum, axis=0)[i] for k, v in batch.items()}
             part_counts = counts(part)
             share_gen, share_disc = part_counts[0] / total[0], part_counts[1] / total[1]
             with tf.GradientTape() as tape:
-                out = self.model(**part, noise_seed=gumbel_seed, noise_offset=offset, noise_rows=tf.cast(total[0], tf.int32), training=True)
+                out = self.model(**part, noise_key=gumbel_seed, row_offset=offset + i * micro, max_predictions=K, training=True)
                 loss = weights.generator * out.generator_loss * share_gen + weights.discriminator * out.discriminator_loss * share_disc
             part_grads = [tf.convert_to_tensor(g) if g is not None else tf.zeros(v.shape) for g, v in zip(tape.gradient(loss, variables), variables)]
             grads = part_grads if grads is None else [a + b for a, b in zip(grads, part_grads)]
             # The losses (shares of the global means) and the metric counts add up over the parts and replicas.
             sums += tf.concat([tf.stack([loss, out.generator_loss * share_gen, out.discriminator_loss * share_disc]), out.metric_counts], 0)
-            offset += tf.cast(part_counts[0], tf.int32)
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM, sums)
         return grads, sums
 
-    def _distributed_step(self, batch, lr, gumbel_seed, dropout_seed):
-        """The step; returns (10,): the summed losses and metric counts (`recipe.step_metrics`), then grad_norm."""
+    def _distributed_step(self, batch, lr, gumbel_seed, dropout_seed, K):
+        """The step (K prediction slots per row, a Python int: one trace per K); returns (10,):
+        the summed losses and metric counts (`recipe.step_metrics`), then grad_norm."""
         for i, layer in enumerate(self.dropouts):
             layer.seed_generator.state.assign(tf.stack([dropout_seed, tf.constant(i, tf.int64)]))
         data = self.strategy.experimental_distribute_values_from_function(lambda ctx: self._shard(batch, ctx))
-        grads, sums = self.strategy.run(self._replica_step, args=(data, gumbel_seed))
+        grads, sums = self.strategy.run(lambda part, key: self._replica_step(part, key, K), args=(data, gumbel_seed))
         grads = [self.strategy.experimental_local_results(g)[0] for g in grads]
         sums = self.strategy.experimental_local_results(sums)[0]
         grads, grad_norm = tf.clip_by_global_norm(grads, self.clip_norm)
@@ -417,6 +447,14 @@ class PretrainingTrainer:
         """This replica's rows of the global batch (contiguous, in replica order)."""
         n, i = ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group
         return {k: tf.split(v, n, axis=0)[i] for k, v in batch.items()}
+
+    def _slots(self, mlm_labels: np.ndarray) -> int:
+        """K for this batch: fixed when the trainer knows `max_predictions` (one trace; a batch
+        with more chosen positions in a row is refused), else the batch's own."""
+        if self.max_predictions is None:
+            return max_predictions_for(mlm_labels)
+        check_max_predictions(mlm_labels, self.max_predictions)
+        return slot_count(self.max_predictions, np.shape(mlm_labels)[1])
 
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
         return {k: tf.constant(np.asarray(batch[k]), tf.int32) for k in _INPUTS}
@@ -429,12 +467,12 @@ class PretrainingTrainer:
         if (rows // self.strategy.num_replicas_in_sync) % self.grad_accum:
             raise ValueError(f"--grad-accum {self.grad_accum} does not divide each replica's "
                              f"{rows // self.strategy.num_replicas_in_sync} rows of the batch")
-        check_max_predictions(batch["mlm_labels"], self.max_predictions)
+        K = self._slots(batch["mlm_labels"])
         lr = self.schedule(step)
         dropout_seed = recipe.step_seed(self.seed, step, "dropout")
         with self.strategy.scope():
             values = self._step(self._tensors(batch), tf.constant(lr, tf.float32), _seed(self.seed, step, "gumbel"),
-                                tf.constant(dropout_seed, tf.int64))
+                                tf.constant(dropout_seed, tf.int64), K)
         *sums, grad_norm = values.numpy().tolist()  # the step's one transfer to the host
         return recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
 
@@ -443,10 +481,11 @@ class PretrainingTrainer:
         """Held-out forward without dropout: the generator's (or masked-LM network's) hits and
         loss, and for replaced-token detection the discriminator's scores and labels for AUC."""
         tensors = self._tensors(batch)
-        out = self.model(**tensors, noise_seed=_seed(self.seed, step, "eval-gumbel"), training=False)
-        chosen = tensors["mlm_labels"].numpy() != IGNORE_INDEX
-        result = {
-            "generator_correct": out.generator_logits.numpy().argmax(-1) == tensors["mlm_labels"].numpy()[chosen],
+        out = self.model(**tensors, noise_key=_seed(self.seed, step, "eval-gumbel"), max_predictions=self._slots(batch["mlm_labels"]),
+                         training=False)
+        targets = np.take_along_axis(np.asarray(batch["mlm_labels"]), out.prediction_positions.numpy(), axis=1)
+        result = {  # per chosen position, in row-major order
+            "generator_correct": (out.generator_logits.numpy().argmax(-1) == targets)[out.prediction_mask.numpy()],
             "generator_loss": np.float64(out.generator_loss),
         }
         if self.model.objective == "mlm":

@@ -17,9 +17,9 @@ import pytest
 import electra.flax as ef
 from conftest import REPO_ROOT, masked_batch, tiny_config
 from electra.common.config import generator_config
-from electra.common.pretraining import recipe
+from electra.common.pretraining import noise, recipe
 from electra.common.pretraining.schedule import LinearSchedule
-from electra.flax import losses, prng
+from electra.flax import losses
 from electra.flax.optim import clip_by_global_norm, decay_mask, electra_adamw
 from electra.flax.trainer import ElectraPretrainer, PretrainingTrainer
 
@@ -68,7 +68,10 @@ def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
     # Generator: full-sequence MaskedLM logits at the chosen positions give the same loss.
     full = np.asarray(_full_generator(pretrainer, pretrainer.params)(batch["masked_ids"], batch["attention_mask"],
                                                                     batch["token_type_ids"]).logits)
-    np.testing.assert_allclose(np.asarray(out.generator_logits), full[chosen], atol=1e-5)
+    mask = np.asarray(out.prediction_mask)
+    assert out.generator_logits.shape[:2] == mask.shape == (3, 8)  # K slots: the most chosen in a row, rounded up to 8
+    np.testing.assert_array_equal(np.asarray(out.prediction_positions)[mask], chosen.nonzero()[1])
+    np.testing.assert_allclose(np.asarray(out.generator_logits)[mask], full[chosen], atol=1e-5)
     expected_gen = float(losses.cross_entropy(jnp.asarray(full[chosen]), jnp.asarray(batch["mlm_labels"][chosen])))
     assert float(out.generator_loss) == pytest.approx(expected_gen, abs=1e-5)
     # Sampling: argmax of logits + noise at the chosen positions, originals elsewhere.
@@ -96,7 +99,7 @@ def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_fr
     batch = {k: jnp.asarray(v) for k, v in make_batch(pretrainer.discriminator.config).items()}
 
     def part(name):
-        return jax.grad(lambda p: getattr(pretrainer.apply(p, **batch, noise_seed=jax.random.key(0), max_predictions=8), name))(pretrainer.params)
+        return jax.grad(lambda p: getattr(pretrainer.apply(p, **batch, noise_key=np.uint32([0, 0]), max_predictions=8), name))(pretrainer.params)
 
     g_gen, g_disc = part("generator_loss"), part("discriminator_loss")
     for grads in (g_gen, g_disc):
@@ -233,8 +236,8 @@ def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_cou
     # HF's zero output bias: the untrained discriminator predicts both classes (the prior's bias predicts none).
     model = ElectraPretrainer(disc, generator_config(disc, 0.5), prior=None)
     batch = make_batch(disc, B=4, seed=5)  # row 1 padded
-    out = model(**batch, noise_seed=prng.key(recipe.step_seed(3, 0, "gumbel") & 0x7FFFFFFF))
-    counts = recount(batch, np.asarray(out.generator_logits), np.asarray(out.discriminator_logits), np.asarray(out.replaced))
+    out = model(**batch, noise_key=noise.noise_key(3, 0))
+    counts = recount(batch, np.asarray(out.generator_logits)[np.asarray(out.prediction_mask)], np.asarray(out.discriminator_logits), np.asarray(out.replaced))
     assert out.metric_counts.dtype == jnp.float32 and out.metric_counts.tolist() == counts
     assert counts[3] == 45 and 0 < counts[4] < min(counts[5], counts[6])  # padding left out; precision, recall not 0 or 1
     c = np.float32(counts)

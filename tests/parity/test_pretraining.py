@@ -3,8 +3,9 @@
 The same weights (the PyTorch pretrainer's, moved through each trainer's portable
 `load_state_arrays`), the same masked batch and the same injected Gumbel noise give the
 same losses and metrics (1e-5) and the same gradients (1e-4) in `electra.pt`,
-`electra.tf` and `electra.flax`; and one optimizer step of each backend's
-`PretrainingTrainer` gives the same metrics and Adam moments. Each with every attended
+`electra.tf` and `electra.flax`; every backend draws the same counter-based noise; and one
+optimizer step of each backend's `PretrainingTrainer`, with its own noise, gives the same
+metrics and Adam moments. Each with every attended
 position scored (HF's loss) and with `unscored_ids` left out (electra pretrain's).
 """
 
@@ -140,13 +141,46 @@ def trainer_for(backend: str, temperature: float, unscored: tuple[int, ...]):
                                      LinearSchedule(1e-3, 2, 10), seed=0, clip_norm=1e9)
 
 
+def backend_noise(backend: str, key, row_offset: int, B: int, K: int, V: int) -> np.ndarray:
+    """A backend's counter-based noise (B, K, V) as NumPy."""
+    if backend == "pt":
+        from electra.pt.trainer import slot_noise
+
+        return slot_noise(torch.tensor(key), row_offset, B, K, V, "cpu").numpy()
+    if backend == "tf":
+        tf = pytest.importorskip("tensorflow")
+        from electra.tf.trainer import slot_noise
+
+        return slot_noise(tf.constant(key, tf.int64), row_offset, B, K, V).numpy()
+    pytest.importorskip("jax")
+    from electra.flax.trainer import slot_noise
+
+    return np.asarray(slot_noise(np.uint32(key), row_offset, B, K, V))
+
+
+@pytest.mark.parametrize("backend", ("pt", *BACKENDS))
+def test_counter_noise_is_the_reference_in_every_backend(backend):
+    """Each backend's Gumbel noise equals NumPy's `noise.reference_noise` (the integer hash
+    exactly, the two float32 logs to 1e-6) and samples the same tokens; a row's noise depends
+    on its global index only (not on the batch it sits in or on K)."""
+    from electra.common.pretraining import noise
+
+    key, V = noise.noise_key(7, 3), 1000
+    want = noise.reference_noise(key, np.arange(5, 9), 6, V)  # global rows 5..8
+    got = backend_noise(backend, key, 5, 4, 6, V)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    logits = np.random.default_rng(0).normal(size=(4, 6, V)).astype(np.float32)
+    np.testing.assert_array_equal((logits + got).argmax(-1), (logits + want).argmax(-1))
+    np.testing.assert_allclose(backend_noise(backend, key, 7, 1, 4, V)[0], want[2, :4], rtol=1e-6, atol=1e-6)  # row 7 alone, K = 4
+    assert not np.allclose(got[0], got[1])  # rows draw their own noise
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_trainer_steps_agree(reference, backend):
-    """One `train_step` per backend from the same weights. At a tiny temperature the
-    Gumbel-max sample is the generator's argmax whatever the noise, so each backend's own
-    random draws give the same replaced tokens."""
+    """One `train_step` per backend from the same weights and batch. The Gumbel noise is
+    counter-based, the same in every backend, so each samples the same replacements."""
     pytest.importorskip({"tf": "tensorflow", "flax": "jax"}[backend])
-    batch, temperature = reference["batch"], 1e-6
+    batch, temperature = reference["batch"], 1.0
     pt = trainer_for("pt", temperature, reference["unscored"])
     other = trainer_for(backend, temperature, reference["unscored"])
     for trainer in (pt, other):

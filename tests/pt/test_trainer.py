@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from electra.common.config import generator_config
-from electra.common.pretraining import recipe
+from electra.common.pretraining import noise, recipe
 from electra.common.pretraining.schedule import LinearSchedule
 from electra.pt.optim import ElectraAdamW
 from electra.pt.trainer import ElectraPretrainer, PretrainingTrainer
@@ -52,7 +52,9 @@ def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
     chosen = batch["mlm_labels"] != -100
     # Generator: full-sequence MaskedLM logits at the chosen positions give the same loss.
     full = pretrainer.generator(batch["masked_ids"], batch["attention_mask"], batch["token_type_ids"]).logits
-    assert torch.allclose(out.generator_logits, full[chosen], atol=1e-5)
+    assert out.generator_logits.shape[:2] == out.prediction_mask.shape == (3, 8)  # K slots: the most chosen in a row, rounded up to 8
+    assert torch.equal(out.prediction_positions[out.prediction_mask], chosen.nonzero()[:, 1])  # each row's chosen positions, in order
+    assert torch.allclose(out.generator_logits[out.prediction_mask], full[chosen], atol=1e-5)
     assert out.generator_loss.item() == pytest.approx(F.cross_entropy(full[chosen], batch["mlm_labels"][chosen]).item(), abs=1e-5)
     # Sampling: argmax of logits + noise at the chosen positions, originals elsewhere.
     expected = batch["input_ids"].clone()
@@ -68,7 +70,7 @@ def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
 
 
 def recount(batch, generator_logits, discriminator_logits, replaced):
-    """`recipe.METRIC_COUNTS` recounted in NumPy from a forward's outputs ((M, V) generator logits)."""
+    """`recipe.METRIC_COUNTS` recounted in NumPy from a forward's outputs ((M, V) generator logits at the chosen positions)."""
     chosen, valid = batch["mlm_labels"] != -100, batch["attention_mask"] == 1
     predicted, truth = discriminator_logits > 0, replaced == 1
     return [int((generator_logits.argmax(-1) == batch["mlm_labels"][chosen]).sum()), int(chosen.sum()),
@@ -82,8 +84,8 @@ def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_cou
     # HF's zero output bias: the untrained discriminator predicts both classes (the prior's bias predicts none).
     model = ElectraPretrainer(disc, generator_config(disc, 0.5), prior=None)
     batch = masked_batch(disc.vocab_size, B=4, L=12, seed=5)  # row 1 padded
-    out = model(**{k: torch.as_tensor(v) for k, v in batch.items()}, noise_seed=recipe.step_seed(3, 0, "gumbel"))
-    counts = recount(batch, out.generator_logits.detach().numpy(), out.discriminator_logits.detach().numpy(), out.replaced.numpy())
+    out = model(**{k: torch.as_tensor(v) for k, v in batch.items()}, noise_key=noise.noise_key(3, 0))
+    counts = recount(batch, out.generator_logits[out.prediction_mask].detach().numpy(), out.discriminator_logits.detach().numpy(), out.replaced.numpy())
     assert out.metric_counts.dtype == torch.float32 and out.metric_counts.tolist() == counts
     assert counts[3] == 45 and 0 < counts[4] < min(counts[5], counts[6])  # padding left out; precision, recall not 0 or 1
     c = np.float32(counts)
@@ -101,7 +103,7 @@ def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_cou
 def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_from_disc(pretrainer):
     batch = make_batch(pretrainer.discriminator.config)
     pretrainer.eval()
-    out = pretrainer(**batch, noise_seed=0)
+    out = pretrainer(**batch, noise_key=(0, 0))
     word = pretrainer.discriminator.electra.embeddings.word_embeddings.weight
     layer_norm = pretrainer.discriminator.electra.embeddings.LayerNorm.weight
     gen_query = pretrainer.generator.electra.encoder.layer[0].attention.self.query.weight

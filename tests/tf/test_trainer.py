@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from conftest import REPO_ROOT, masked_batch, tiny_config
 from electra.common.config import generator_config
-from electra.common.pretraining import recipe
+from electra.common.pretraining import noise, recipe
 from electra.common.pretraining.masking import DEFAULT_MASK_PROB
 from electra.common.pretraining.schedule import LinearSchedule
 from electra.tf.optim import ElectraAdamW
@@ -69,7 +69,9 @@ def test_losses_follow_the_recipe_with_injected_noise(pretrainer):
     out = pretrainer(**batch, gumbel_noise=noise)
     chosen = batch["mlm_labels"] != -100
     full = pretrainer.generator(batch["masked_ids"], batch["attention_mask"], batch["token_type_ids"]).logits.numpy()
-    np.testing.assert_allclose(out.generator_logits.numpy(), full[chosen], atol=1e-5)
+    assert out.generator_logits.shape[:2] == out.prediction_mask.shape == (3, 8)  # K slots: the most chosen in a row, rounded up to 8
+    np.testing.assert_array_equal(out.prediction_positions.numpy()[out.prediction_mask.numpy()], chosen.nonzero()[1])
+    np.testing.assert_allclose(out.generator_logits.numpy()[out.prediction_mask.numpy()], full[chosen], atol=1e-5)
     logp = full[chosen] - np.log(np.exp(full[chosen]).sum(-1, keepdims=True))
     expected_gen = -logp[np.arange(chosen.sum()), batch["mlm_labels"][chosen]].mean()
     assert float(out.generator_loss) == pytest.approx(expected_gen, abs=1e-5)
@@ -91,7 +93,7 @@ def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_fr
     layer_norm = pretrainer.discriminator.electra.embeddings.LayerNorm.gamma
     gen_query = pretrainer.generator.electra.encoder.layer[0].attention.self.query.kernel
     with tf.GradientTape(persistent=True) as tape:
-        out = pretrainer(**batch, noise_seed=tf.constant([0, 1], tf.int64))
+        out = pretrainer(**batch, noise_key=tf.constant([0, 1], tf.int64))
     g_gen = tape.gradient(out.generator_loss, [word, layer_norm])
     g_disc = tape.gradient(out.discriminator_loss, [word, layer_norm, gen_query])
     assert all(float(tf.reduce_sum(tf.abs(tf.convert_to_tensor(g)))) > 0 for g in g_gen)
@@ -100,7 +102,7 @@ def test_gradients_reach_shared_embeddings_from_both_losses_but_not_generator_fr
 
 
 def recount(batch, generator_logits, discriminator_logits, replaced):
-    """`recipe.METRIC_COUNTS` recounted in NumPy from a forward's outputs ((M, V) generator logits)."""
+    """`recipe.METRIC_COUNTS` recounted in NumPy from a forward's outputs ((M, V) generator logits at the chosen positions)."""
     chosen, valid = batch["mlm_labels"] != -100, batch["attention_mask"] == 1
     predicted, truth = discriminator_logits > 0, replaced == 1
     return [int((generator_logits.argmax(-1) == batch["mlm_labels"][chosen]).sum()), int(chosen.sum()),
@@ -112,9 +114,8 @@ def test_metrics_are_ratios_of_the_counts_and_the_trainer_divides_the_summed_cou
     # HF's zero output bias: the untrained discriminator predicts both classes (the prior's bias predicts none).
     model = make_pretrainer(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, prior=None)
     batch = make_batch(model.discriminator.config, B=4, seed=5)  # row 1 padded
-    value = recipe.step_seed(3, 0, "gumbel")
-    out = model(**batch, noise_seed=tf.constant([value >> 32, value & 0xFFFFFFFF], tf.int64))
-    counts = recount(batch, out.generator_logits.numpy(), out.discriminator_logits.numpy(), out.replaced.numpy())
+    out = model(**batch, noise_key=tf.constant(noise.noise_key(3, 0), tf.int64))
+    counts = recount(batch, out.generator_logits.numpy()[out.prediction_mask.numpy()], out.discriminator_logits.numpy(), out.replaced.numpy())
     assert out.metric_counts.dtype == tf.float32 and out.metric_counts.numpy().tolist() == counts
     assert counts[3] == 45 and 0 < counts[4] < min(counts[5], counts[6])  # padding left out; precision, recall not 0 or 1
     c = np.float32(counts)

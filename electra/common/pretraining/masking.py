@@ -32,6 +32,23 @@ def most_predictions(mlm_labels: np.ndarray) -> int:
     return int((np.asarray(mlm_labels) != IGNORE_INDEX).sum(axis=1).max(initial=0))
 
 
+PREDICTION_SLOTS = 8  # the trainers round K up to a multiple of this, so compiled steps rarely see a new shape
+
+
+def slot_count(predictions: int, L: int) -> int:
+    """K, the prediction slots per row for rows of up to `predictions` chosen positions:
+    rounded up to a multiple of 8, at most L. The generator's logits, its loss and the
+    sampling run over (B, K) slots: each row's chosen positions in increasing order, then
+    unused slots that count for nothing. Results do not depend on K (the Gumbel noise is a
+    function of the slot, `noise.gumbel_noise`); a fixed K gives every step one shape."""
+    return max(1, min(L, -(-predictions // PREDICTION_SLOTS) * PREDICTION_SLOTS))
+
+
+def max_predictions_for(mlm_labels: np.ndarray) -> int:
+    """K for a batch (`slot_count` of its row with the most chosen positions)."""
+    return slot_count(most_predictions(mlm_labels), np.shape(mlm_labels)[1])
+
+
 def check_max_predictions(mlm_labels: np.ndarray, max_predictions: int | None) -> None:
     """Refuse a batch with a row of more chosen positions than a trainer's `max_predictions`."""
     if max_predictions is None:
