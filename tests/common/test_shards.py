@@ -74,8 +74,8 @@ def test_files_and_meta(corpus_dir, work, vocab):
         ["meta.json", "vocab.txt"] + [f"{s['name']}.{key}.npy" for s in meta["shards"] for key in ("tokens", "sentences", "documents")])
     assert [s["first_document"] for s in meta["shards"]] == list(np.cumsum([0] + [s["documents"] for s in meta["shards"]])[:-1])
     assert all(s["tokens"] >= 150 for s in meta["shards"][:-1])  # a shard closes once it holds 150 tokens
-    tokens = np.load(work / "data" / "shard-00000.tokens.npy", allow_pickle=False)
-    assert tokens.dtype == np.uint16
+    tokens, sentences, _ = shards._open(meta["shards"][0])
+    assert isinstance(tokens, np.memmap) and isinstance(sentences, np.memmap) and tokens.dtype == np.uint16
     # Every document round-trips: its sentences' ids, its length and where it starts.
     corpus = list(Corpus(corpus_dir).documents())
     read = list(shards.documents())
@@ -129,6 +129,9 @@ def test_damaged_or_foreign_folders_are_refused(corpus_dir, work, vocab):
     meta = json.loads((data / "meta.json").read_text())
     (data / "meta.json").write_text(json.dumps({**meta, "version": 2}))
     with pytest.raises(ValueError, match="format version 2; this electra reads version 1"):
+        Shards(data)
+    (data / "meta.json").write_text(json.dumps({**meta, "shards": [{"name": "shard-00000"}]}))
+    with pytest.raises(ValueError, match=r"meta.json is malformed \(KeyError: 'bytes'\): prepare the data again"):
         Shards(data)
     (data / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="is not where document 7 of .* begins: the position was saved reading other data"):

@@ -150,7 +150,7 @@ class _ShardWriter:
         if start.index != self.first_document + len(self._documents):
             raise ValueError(f"document {start} out of order: expected ordinal {self.first_document + len(self._documents)}")
         lengths = np.fromiter((len(sentence) for sentence in sentences), dtype=np.int64, count=len(sentences))
-        tokens = np.fromiter(itertools.chain.from_iterable(sentences), dtype=np.int64, count=int(lengths.sum()))
+        tokens = np.fromiter(itertools.chain.from_iterable(sentences), dtype=np.int32, count=int(lengths.sum()))
         self._tokens.append(tokens)
         self._sentence_ends.append(self._token_count + np.cumsum(lengths))
         self._token_count += len(tokens)
@@ -215,6 +215,14 @@ class Shards:
             raise ValueError(f"{meta_file} is of format version {self.meta.get('version')!r}; this electra reads version "
                              f"{VERSION}: prepare the data again with this version")
         self.vocab_file = self.directory / VOCAB_FILE
+        try:
+            self._check_files()
+            self._firsts = [shard["first_document"] for shard in self.meta["shards"]]
+        except (KeyError, TypeError, AttributeError) as error:  # a meta.json edited by hand
+            raise ValueError(f"{meta_file} is malformed ({type(error).__name__}: {error}): prepare the data again") from None
+
+    def _check_files(self) -> None:
+        """The vocab's hash and every shard file's size, against meta.json."""
         if not self.vocab_file.is_file() or file_sha256(self.vocab_file) != self.meta["vocab_sha256"]:
             raise ValueError(f"{self.vocab_file} is missing or not the vocab the shards were tokenized with "
                              f"(sha256 {self.meta['vocab_sha256']}): prepare the data again")
@@ -225,7 +233,6 @@ class Shards:
                 if actual != size:
                     found = "missing" if actual is None else f"{actual} bytes where {META_FILE} records {size}"
                     raise ValueError(f"shard file {path} is {found} (truncated or damaged): prepare the data again")
-        self._firsts = [shard["first_document"] for shard in self.meta["shards"]]
 
     def __repr__(self) -> str:
         return f"Shards({str(self.directory)!r}, {self.meta['documents']} documents, {self.meta['tokens']} tokens)"
