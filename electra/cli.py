@@ -1,5 +1,6 @@
-"""The `electra` command: `electra pretrain` (replaced token detection), `electra detect`,
-`electra convert` (a checkpoint in another framework's format) and `electra finetune`.
+"""The `electra` command: `electra pretrain` (replaced token detection), `electra prepare-data`
+(its corpus tokenized once into shards), `electra detect`, `electra convert` (a checkpoint in
+another framework's format) and `electra finetune`.
 
 Each subcommand parses its arguments here and calls into the library; errors a user can
 fix (bad paths, bad sizes, an output folder holding another run) print one line and exit 2.
@@ -12,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from electra.commands import convert, predict
+from electra.commands import convert, predict, prepare_data
 from electra.common.errors import CheckpointError
 from electra.common.pretraining.masking import DEFAULT_MASK_PROB
 from electra.common.pretraining.recipe import OBJECTIVES
@@ -32,7 +33,10 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
                    help="rtd: generator + discriminator (ELECTRA); mlm: one masked-LM network of the discriminator's size, "
                    "trained on the same masked batches, written to OUT/mlm (the paper's BERT baseline) (default: rtd)")
     p.add_argument("--backend", choices=BACKENDS, default="pt", help="framework to train with (default: pt)")
-    p.add_argument("--corpus", nargs="+", type=Path, help="text files, folders or JSON Lines files (default: the embedded corpus)")
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--corpus", nargs="+", type=Path, help="text files, folders or JSON Lines files (default: the embedded corpus)")
+    data.add_argument("--data", type=Path, help="a folder written by `electra prepare-data`: the same batches as its corpus, "
+                      "without tokenizing (its vocab.txt is the run's; --vocab, if given, must be the same file)")
     p.add_argument("--preset", default="tiny", help="model size: tiny, small, base, large (default: tiny)")
     p.add_argument("--config", type=Path, help="a discriminator config.json instead of --preset")
     p.add_argument("--generator-fraction", type=float, default=None,
@@ -169,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="electra", description="ELECTRA in PyTorch, TensorFlow and Flax.")
     sub = parser.add_subparsers(dest="command", required=True)
     _pretrain_parser(sub)
+    prepare_data.add_parser(sub)
     _detect_parser(sub)
     convert.add_parser(sub)
     _export_parser(sub)
@@ -215,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             from electra.commands.pretrain import run_pretraining
 
             run_pretraining(args)
+        elif args.command == "prepare-data":
+            prepare_data.run_prepare_data(args)
         elif args.command == "detect":
             from electra.commands.detect import run_detect
 

@@ -3,7 +3,7 @@ paper's masked-LM baseline), the same loop for every backend.
 
 What a run directory (`--out`) holds:
     run.json            the settings that define the run (a different run refuses to reuse it)
-    tokenizer/          vocab.txt and the HF tokenizer files (given with --vocab or trained)
+    tokenizer/          vocab.txt and the HF tokenizer files (given with --vocab or --data, or trained)
     checkpoint/         the latest training state: weights, optimizer moments, data position
     metrics.jsonl       one JSON object per logged step, then the held-out evaluation
     discriminator/      the final discriminator (ElectraForPreTraining), tokenizer files included
@@ -46,6 +46,7 @@ DEFAULT_LR = {"tiny": 5e-4, "small": 5e-4, "small-discriminator": 5e-4}
 RUN_KEYS = (
     "objective", "backend", "precision", "grad_accum", "corpus", "preset", "config", "generator_fraction", "steps", "batch_size", "seq_len", "lr",
     "warmup_steps", "mask_prob", "disc_weight", "score_special_tokens", "seed", "vocab", "vocab_size",
+    "data", "data_sha256",  # --data: the folder and its meta.json's hash (vocab hash, corpus files, sizes)
 )
 
 
@@ -66,6 +67,7 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("--score-special-tokens applies to replaced token detection (the discriminator's loss); "
                          "--objective mlm trains no discriminator: leave it out")
     settings["corpus"] = [str(Path(p).resolve()) for p in args.corpus] if args.corpus else None
+    settings["data"] = str(Path(args.data).resolve()) if getattr(args, "data", None) else None
     settings["config"] = str(Path(args.config).resolve()) if args.config else None
     settings["vocab"] = str(Path(args.vocab).resolve()) if args.vocab else None
     if settings["lr"] is None:
@@ -215,6 +217,30 @@ def start_output(out: Path, settings: dict[str, Any], tokenizer, overwrite: bool
             out.rmdir()  # empty: check_output refused anything else
     os.replace(staging, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def open_data(settings: dict[str, Any]):
+    """The shards of --data, checked before anything is written (see `shards.Shards`). Their
+    vocab.txt becomes the run's `vocab`, and the hash of their meta.json its `data_sha256`, so
+    that --resume on other shards is refused; an explicit --vocab must be the same file."""
+    from electra.common.pretraining.shards import META_FILE, Shards, file_sha256
+
+    shards = Shards(settings["data"])
+    if settings["vocab"] and file_sha256(settings["vocab"]) != shards.vocab_sha256:
+        raise ValueError(f"--vocab {settings['vocab']} is not the vocab {settings['data']} was prepared with "
+                         f"({shards.vocab_file}): leave --vocab out, or prepare the data again with this vocab")
+    settings["vocab"] = str(shards.vocab_file)
+    settings["data_sha256"] = file_sha256(shards.directory / META_FILE)
+    return shards
+
+
+def check_data_tokenizer(shards, tokenizer) -> None:
+    """Refuse shards tokenized with options (lowercasing ...) other than the run's tokenizer has."""
+    from electra.commands.prepare_data import tokenizer_options
+
+    if shards.meta["tokenizer"] != tokenizer_options(tokenizer):
+        raise ValueError(f"{shards.directory} was tokenized with {shards.meta['tokenizer']}, this run's tokenizer has "
+                         f"{tokenizer_options(tokenizer)}: prepare the data again")
 
 
 def new_tokenizer(settings: dict[str, Any], corpus_files: list[Path]):
@@ -503,16 +529,21 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     overwrite = getattr(args, "overwrite", False)
     check_backend(settings["backend"])
     base = base_config(settings)
-    corpus = Corpus(settings["corpus"] if settings["corpus"] else [default_corpus()])
+    if settings["data"]:  # pre-tokenized: the same documents, read from memory-mapped shards
+        corpus = open_data(settings)
+    else:
+        corpus = Corpus(settings["corpus"] if settings["corpus"] else [default_corpus()])
     parallel = workers(settings["backend"], getattr(args, "data_parallel", False))
     settle_precision(settings, out, args.resume, announce=parallel.is_chief)
     check_replicas(settings, parallel.replicas)
     if parallel.is_chief:
         check_output(out, settings, args.resume, overwrite)
-        tokenizer = run_tokenizer(out) if args.resume else new_tokenizer(settings, list(corpus.files))
+        tokenizer = run_tokenizer(out) if args.resume else new_tokenizer(settings, [] if settings["data"] else list(corpus.files))
     else:  # the others read the tokenizer the chief writes
         parallel.barrier()
         tokenizer = run_tokenizer(out)
+    if settings["data"]:
+        check_data_tokenizer(corpus, tokenizer)
     disc_config, gen_config = model_configs(base, settings, tokenizer.vocab_size)
     data_args = dict(
         tokenize_batch=tokenizer.encode_batch_ids,

@@ -1,8 +1,11 @@
 """The streaming, resumable source of ELECTRA pretraining batches (NumPy, no framework).
 
 Pipeline: `corpus.Corpus` documents -> train/eval split by document ordinal -> windows of
-about `shuffle_buffer` packed examples (`packing.build_examples`) -> each training window
-shuffled -> fixed-size batches -> dynamic masking (`masking.mask_batch`).
+about `shuffle_buffer` packed examples (`packing.tokenize_documents`, then
+`packing.pack_examples`) -> each training window shuffled -> fixed-size batches -> dynamic
+masking (`masking.mask_batch`). From `shards.Shards` (written by `electra prepare-data`)
+the documents come already tokenized and the rest is the same: the same batches, the same
+positions.
 
 Every random choice comes from a generator seeded by (seed, split, epoch, window) or
 (seed, split, batch number), so the batch sequence is a pure function of the seed, and the
@@ -23,7 +26,8 @@ import numpy as np
 
 from electra.common.pretraining.corpus import Corpus, DocumentStart, PathLike
 from electra.common.pretraining.masking import DEFAULT_MASK_PROB, mask_batch
-from electra.common.pretraining.packing import TokenizeBatch, build_examples
+from electra.common.pretraining.packing import TokenizeBatch, pack_examples, tokenize_documents
+from electra.common.pretraining.shards import Shards
 
 SPLITS = {"train": 0, "eval": 1}  # split -> its seed component
 CHUNK_CHARACTERS = 200_000  # documents are tokenized in calls of at most about this much text
@@ -35,8 +39,9 @@ class PretrainingBatches:
     """Endless (train) or single-pass (eval) iterator of masked pretraining batches.
 
     Args:
-        sources: corpus files and folders (see `corpus.Corpus`), or a `Corpus`.
-        tokenize_batch: texts -> token ids without special tokens.
+        sources: corpus files and folders (see `corpus.Corpus`), a `Corpus`, or `Shards`
+            (pre-tokenized with the tokenizer `tokenize_batch` would be).
+        tokenize_batch: texts -> token ids without special tokens (unused with `Shards`).
         cls_id, sep_id, pad_id, mask_id: special token ids.
         batch_size: B.
         seq_len: L.
@@ -60,8 +65,8 @@ class PretrainingBatches:
 
     def __init__(
         self,
-        sources: PathLike | Sequence[PathLike] | Corpus,
-        tokenize_batch: TokenizeBatch,
+        sources: PathLike | Sequence[PathLike] | Corpus | Shards,
+        tokenize_batch: TokenizeBatch | None,
         *,
         cls_id: int,
         sep_id: int,
@@ -86,7 +91,9 @@ class PretrainingBatches:
             raise ValueError("eval_every=1 puts every document in the eval split, leaving none to train on")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
-        self.corpus = sources if isinstance(sources, Corpus) else Corpus(sources)
+        self.corpus = sources if isinstance(sources, (Corpus, Shards)) else Corpus(sources)
+        if tokenize_batch is None and not isinstance(self.corpus, Shards):
+            raise ValueError("tokenize_batch is needed to read text; only Shards come tokenized")
         self.tokenize_batch = tokenize_batch
         self.cls_id, self.sep_id, self.pad_id, self.mask_id = cls_id, sep_id, pad_id, mask_id
         self.batch_size, self.seq_len, self.seed, self.split = batch_size, seq_len, seed, split
@@ -176,14 +183,14 @@ class PretrainingBatches:
             rng = np.random.default_rng([self.seed, SPLITS[self.split], _WINDOW_STREAM, epoch, window])
             parts, count = [], 0
             while document is not None and count < self.shuffle_buffer:
-                texts, characters = [], 0
+                chunk, characters = [], 0
                 while document is not None and characters < chunk_characters:
                     if (document.start.index % self.eval_every == 0) == (self.split == "eval"):
-                        texts.append(document.text)
-                        characters += len(document.text)
+                        chunk.append(document)
+                        characters += document.characters
                     document = next(documents, None)
-                if texts:
-                    parts.append(self._pack(texts, rng))
+                if chunk:
+                    parts.append(self._pack(chunk, rng))
                     count += len(parts[-1]["input_ids"])
             if not parts:  # the documents left hold none of this split
                 return
@@ -195,10 +202,14 @@ class PretrainingBatches:
             window += 1
             start = None if document is None else list(document.start)
 
-    def _pack(self, texts: list[str], rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return build_examples(
-            texts,
-            self.tokenize_batch,
+    def _pack(self, documents: list, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """The examples of `corpus.Document`s (tokenized here) or `shards.TokenizedDocument`s."""
+        if isinstance(self.corpus, Shards):
+            tokenized = [document.sentences for document in documents]
+        else:
+            tokenized = tokenize_documents([document.text for document in documents], self.tokenize_batch)
+        return pack_examples(
+            tokenized,
             rng,
             max_seq_length=self.seq_len,
             cls_id=self.cls_id,

@@ -51,6 +51,11 @@ class Document(NamedTuple):
     text: str
     start: DocumentStart
 
+    @property
+    def characters(self) -> int:
+        """The text's length: what the batch reader cuts its tokenizer calls by (as `shards.TokenizedDocument`)."""
+        return len(self.text)
+
 
 class Corpus:
     """A fixed, sorted list of text files read as a stream of documents.

@@ -178,6 +178,56 @@ def encode_examples(
     return {"input_ids": input_ids, "token_type_ids": token_type_ids, "attention_mask": attention_mask}
 
 
+def tokenize_documents(documents: Sequence[str], tokenize_batch: TokenizeBatch) -> list[list[list[int]]]:
+    """Splits documents into sentences and tokenizes all sentences in one call.
+
+    Args:
+        documents: D document texts.
+        tokenize_batch: texts -> token ids without special tokens (for example
+            `ElectraTokenizerFast.encode_batch_ids`).
+
+    Returns:
+        Per document, the token ids of each of its sentences, in order (what `pack_document`
+        takes, and what `shards` stores).
+    """
+    sentences_per_document = [split_sentences(document) for document in documents]
+    sentences = [sentence for document in sentences_per_document for sentence in document]
+    token_ids = tokenize_batch(sentences)
+    if len(token_ids) != len(sentences):
+        raise ValueError(f"tokenize_batch returned {len(token_ids)} results for {len(sentences)} texts")
+    tokenized = []
+    end = 0
+    for document in sentences_per_document:
+        start, end = end, end + len(document)
+        tokenized.append(list(token_ids[start:end]))
+    return tokenized
+
+
+def pack_examples(
+    tokenized_documents: Sequence[Sequence[Sequence[int]]],
+    rng: np.random.Generator,
+    *,
+    max_seq_length: int,
+    cls_id: int,
+    sep_id: int,
+    pad_id: int,
+) -> dict[str, np.ndarray]:
+    """Packs tokenized documents (`tokenize_documents`) one after the other into examples.
+
+    Args:
+        tokenized_documents: per document, the token ids of each sentence.
+        rng: source of the packing choices.
+        max_seq_length, cls_id, sep_id, pad_id: as `encode_examples`.
+
+    Returns:
+        As `encode_examples`, the examples of all documents in document order, (N, L) each.
+    """
+    pairs = []
+    for sentences in tokenized_documents:
+        pairs += pack_document(sentences, rng, max_seq_length)
+    return encode_examples(pairs, max_seq_length, cls_id=cls_id, sep_id=sep_id, pad_id=pad_id)
+
+
 def build_examples(
     documents: Sequence[str],
     tokenize_batch: TokenizeBatch,
@@ -192,22 +242,14 @@ def build_examples(
 
     Args:
         documents: D document texts.
-        tokenize_batch: texts -> token ids without special tokens (for example
-            `ElectraTokenizerFast.encode_batch_ids`).
+        tokenize_batch: as `tokenize_documents`.
         rng: source of the packing choices.
         max_seq_length, cls_id, sep_id, pad_id: as `encode_examples`.
 
     Returns:
         As `encode_examples`, the examples of all documents in document order, (N, L) each.
     """
-    sentences_per_document = [split_sentences(document) for document in documents]
-    sentences = [sentence for document in sentences_per_document for sentence in document]
-    token_ids = tokenize_batch(sentences)
-    if len(token_ids) != len(sentences):
-        raise ValueError(f"tokenize_batch returned {len(token_ids)} results for {len(sentences)} texts")
-    pairs = []
-    end = 0
-    for document in sentences_per_document:
-        start, end = end, end + len(document)
-        pairs += pack_document(token_ids[start:end], rng, max_seq_length)
-    return encode_examples(pairs, max_seq_length, cls_id=cls_id, sep_id=sep_id, pad_id=pad_id)
+    return pack_examples(
+        tokenize_documents(documents, tokenize_batch), rng, max_seq_length=max_seq_length, cls_id=cls_id, sep_id=sep_id,
+        pad_id=pad_id,
+    )
