@@ -181,3 +181,41 @@ def test_compiled_step_equals_the_eager_step():
     assert runs[1][0] == pytest.approx(runs[0][0], rel=1e-5)
     for key, value in runs[0][1].items():
         np.testing.assert_allclose(runs[1][1][key], value, atol=1e-5, rtol=1e-4, err_msg=key)
+
+
+def compile_inputs(disc, B=4, L=12, seed=5):
+    batch = masked_batch(disc.vocab_size, B=B, L=L, seed=seed)
+    tensors = {k: torch.as_tensor(v) for k, v in batch.items()}
+    normalizers = torch.tensor([(batch["mlm_labels"] != -100).sum(), batch["attention_mask"].sum()], dtype=torch.float32)
+    return tensors, dict(noise_key=torch.tensor(noise.noise_key(0, 1)), normalizers=(normalizers[0], normalizers[1]), max_predictions=8)
+
+
+def test_the_pretraining_forward_and_backward_compile_as_one_graph_equal_to_eager():
+    """`torch.compile(fullgraph=True)` raises at the first graph break: the step's forward
+    (prediction slots, counter-based noise, sampling, both losses, metric counts) and its
+    backward trace whole, and give the eager step's numbers. A second batch of the same shapes
+    but other contents (other masked positions, other normalisers and noise key) reuses the
+    graph. `aot_eager` traces forward and backward as inductor does, without a C++ compiler."""
+    disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=0, unscored_ids=(1,))
+    counter = torch._dynamo.testing.CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(model, fullgraph=True, backend=counter)
+    for seed, step in ((5, 1), (6, 2)):
+        tensors, args = compile_inputs(disc, seed=seed)
+        args["noise_key"] = torch.tensor(noise.noise_key(0, step))
+        results = []
+        for forward in (model, compiled):
+            model.zero_grad(set_to_none=True)
+            out = forward(**tensors, **args)
+            out.loss.backward()
+            results.append((out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+        (eager, eager_grads), (graph, graph_grads) = results
+        assert eager.replaced.any()
+        assert torch.equal(graph.sampled_ids, eager.sampled_ids) and torch.equal(graph.metric_counts, eager.metric_counts)
+        for key in recipe.STEP_LOSSES:
+            assert torch.allclose(getattr(graph, key), getattr(eager, key), atol=1e-6), key
+        assert eager_grads.keys() == graph_grads.keys()
+        for name, grad in eager_grads.items():
+            assert torch.allclose(graph_grads[name], grad, atol=1e-6), name
+    assert counter.frame_count == 1  # one graph, compiled once for both batches
+
