@@ -592,16 +592,20 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     with open(metrics_file if chief else os.devnull, "a", encoding="utf-8") as log, closing_feed(feed):
         while step < total:
             batch = next(feed) if feed is not None else model_inputs(next(train))
-            metrics = recipe.objective_metrics(objective, trainer.train_step(batch, step))
+            step_metrics = trainer.train_step(batch, step)  # on the device until read: only the logged steps' are
             step += 1
             rate = (step - started_step) * tokens_per_step / (time.perf_counter() - started)
-            if step % log_every == 0 or step == total:
-                log.write(log_line({"step": step, **metrics, "tokens_per_s": rate}))
-                log.flush()
+            saving = step % args.save_every == 0 or step == total
+            if step % log_every == 0 or saving:
+                metrics = recipe.objective_metrics(objective, step_metrics)
+                if step % log_every == 0 or step == total:
+                    log.write(log_line({"step": step, **metrics, "tokens_per_s": rate}))
+                    log.flush()
+                if bar is not None:
+                    bar.set_postfix(**step_summary(metrics), tok_s=f"{rate:,.0f}")
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(**step_summary(metrics), tok_s=f"{rate:,.0f}")
-            if step % args.save_every == 0 or step == total:
+            if saving:
                 # Evaluate, log, then checkpoint: a resumed run keeps the records up to its checkpoint.
                 result = evaluate(trainer, heldout, step)
                 log.write(json.dumps(result) + "\n")

@@ -469,8 +469,9 @@ class PretrainingTrainer:
         # The whole batch's losses and metric counts (summed over the mesh by XLA), then grad_norm: (10,).
         return params, opt_state, jnp.concatenate([sums, grad_norm.astype(jnp.float32)[None]])
 
-    def train_step(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
-        """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask, token_type_ids)."""
+    def train_step(self, batch: dict[str, np.ndarray], step: int) -> recipe.StepMetrics:
+        """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask,
+        token_type_ids); its metrics stay on the device until read (`recipe.StepMetrics`)."""
         lr = self.schedule(step)
         K = self._slots(batch["mlm_labels"])
         rows = len(batch["input_ids"])
@@ -482,8 +483,7 @@ class PretrainingTrainer:
             self.params, self.opt_state, self._batch(batch), jnp.float32(lr),
             self._noise_key(step, "gumbel"), self._key(step, "dropout"), max_predictions=K,
         )
-        *sums, grad_norm = jax.device_get(values).tolist()  # the step's one transfer to the host
-        return recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
+        return recipe.StepMetrics(lambda: jax.device_get(values).tolist(), lr)  # read from the device when looked at
 
     def _eval_fn(self, params, batch, noise_key, max_predictions):
         out = self.model.apply(params, **batch, noise_key=noise_key, max_predictions=max_predictions)

@@ -444,8 +444,9 @@ class PretrainingTrainer:
         start = self.rank * rows
         return {k: v[start:start + rows] for k, v in batch.items()}, start
 
-    def train_step(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
-        """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask, token_type_ids)."""
+    def train_step(self, batch: dict[str, np.ndarray], step: int) -> recipe.StepMetrics:
+        """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask,
+        token_type_ids); its metrics stay on the device until read (`recipe.StepMetrics`)."""
         self.model.train()
         dropout_stream = "dropout" if self.rank == 0 else f"dropout-{self.rank}"
         torch.manual_seed(recipe.step_seed(self.seed, step, dropout_stream))
@@ -492,11 +493,10 @@ class PretrainingTrainer:
             import torch.distributed as dist
 
             dist.all_reduce(sums)
-        *sums, grad_norm = torch.cat([sums, grad_norm.reshape(1).float()]).tolist()  # the step's one transfer to the host
-        metrics = recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
-        if self.scaler is not None:  # 1.0 where the scaler skipped the step (its gradients were not finite)
-            metrics["skipped_step"] = float(not np.isfinite(grad_norm))
-        return metrics
+        values = torch.cat([sums, grad_norm.reshape(1).float()]).detach()
+        # Read (the step's one transfer to the host) only when a value is looked at; with fp16,
+        # skipped_step is 1.0 where the scaler skipped the step (its gradients were not finite).
+        return recipe.StepMetrics(values.tolist, lr, report_skipped=self.scaler is not None)
 
     @torch.no_grad()
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:

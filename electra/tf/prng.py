@@ -1,11 +1,11 @@
-"""Random draws that compile well under XLA: 32-bit integers and float32 uniforms from
-full-range int64 Philox words.
+"""Random draws that compile well under XLA: 32-bit integers from full-range int64 Philox words.
 
 TensorFlow's float32 `stateless_uniform` is lowered slowly by XLA's CPU backend (about
 200 ms for 0.5 M numbers under `jit_compile=True`, against 4 ms in a plain `tf.function`),
 while full-range int64 draws of the same generator (`StatelessRandomUniformFullInt`) are
 fast in both and give the same numbers in both. Each 64-bit word is split into two
-uniform 32-bit integers. Used by `Dropout` (masks) and the pretrainer (Gumbel noise).
+uniform 32-bit integers. Used by `Dropout` (masks); the pretrainer's Gumbel noise is
+counter-based (`electra.common.pretraining.noise`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,3 @@ def random_int32(shape, seed: tf.Tensor) -> tf.Tensor:
         halves = tf.reshape(halves, (-1,))[:n]  # an odd count leaves one half unused
     return tf.reshape(halves, shape)
 
-
-def uniform(shape, seed: tf.Tensor) -> tf.Tensor:
-    """float32 tensor of `shape`, uniform on [0, 1) in steps of 2^-24 (the top 24 bits of
-    `random_int32`)."""
-    top = tf.bitwise.right_shift(random_int32(shape, seed), 8) + 2**23  # [0, 2^24)
-    return tf.cast(top, tf.float32) * 2.0**-24

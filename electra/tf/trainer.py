@@ -459,8 +459,9 @@ class PretrainingTrainer:
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
         return {k: tf.constant(np.asarray(batch[k]), tf.int32) for k in _INPUTS}
 
-    def train_step(self, batch: dict[str, np.ndarray], step: int) -> dict[str, float]:
-        """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask, token_type_ids)."""
+    def train_step(self, batch: dict[str, np.ndarray], step: int) -> recipe.StepMetrics:
+        """One optimizer step on a masked batch (input_ids, masked_ids, mlm_labels, attention_mask,
+        token_type_ids); its metrics stay on the device until read (`recipe.StepMetrics`)."""
         rows = len(batch["input_ids"])
         if rows % self.strategy.num_replicas_in_sync:
             raise ValueError(f"batch size {rows} must be a multiple of the {self.strategy.num_replicas_in_sync} replicas")
@@ -473,8 +474,7 @@ class PretrainingTrainer:
         with self.strategy.scope():
             values = self._step(self._tensors(batch), tf.constant(lr, tf.float32), _seed(self.seed, step, "gumbel"),
                                 tf.constant(dropout_seed, tf.int64), K)
-        *sums, grad_norm = values.numpy().tolist()  # the step's one transfer to the host
-        return recipe.step_metrics(sums) | {"lr": lr, "grad_norm": grad_norm}
+        return recipe.StepMetrics(lambda: values.numpy().tolist(), lr)  # read from the device when looked at
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:

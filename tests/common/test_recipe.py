@@ -43,6 +43,29 @@ def test_step_metrics_without_masked_positions_and_wrong_length():
         recipe.step_metrics([0.0] * 9)
 
 
+def test_step_metrics_are_read_once_and_only_when_looked_at():
+    """`StepMetrics` (what every trainer's train_step returns) leaves the values on the device
+    until a key is read, then reads them once; `skipped_step` marks a non-finite gradient norm."""
+    reads = []
+    values = [10.0, 1.0, 0.18, 1, 2, 20, 25, 1, 1, 3, 0.5]
+
+    def fetch():
+        reads.append(1)
+        return list(values)
+
+    metrics = recipe.StepMetrics(fetch, lr=1e-3)
+    assert reads == []  # built without reading
+    assert metrics["loss"] == 10.0 and metrics["grad_norm"] == 0.5 and metrics["lr"] == 1e-3
+    assert dict(metrics) == recipe.step_metrics(values[:-1]) | {"lr": 1e-3, "grad_norm": 0.5}
+    assert "skipped_step" not in metrics and len(metrics) == len(recipe.STEP_METRICS) + 2
+    assert recipe.objective_metrics("rtd", metrics) == dict(metrics)
+    assert recipe.objective_metrics("mlm", metrics) == {"loss": 10.0, "mlm_accuracy": 0.5, "lr": 1e-3, "grad_norm": 0.5}
+    assert reads == [1]  # one transfer, however many reads
+    skipped = recipe.StepMetrics(lambda: values[:-1] + [float("inf")], lr=0.0, report_skipped=True)
+    assert skipped["skipped_step"] == 1.0 and math.isinf(skipped["grad_norm"])
+    assert recipe.StepMetrics(lambda: values, lr=0.0, report_skipped=True)["skipped_step"] == 0.0
+
+
 def test_prior_logit_is_the_log_odds_and_refuses_shares_outside_0_1():
     import math
 

@@ -269,7 +269,7 @@ TWO_WAY = textwrap.dedent("""
     results = []
     for mesh in (None, data_parallel_mesh()):
         trainer = PretrainingTrainer(ElectraPretrainer(disc, generator_config(disc, 0.5)), LinearSchedule(1e-3, 1, 10), seed=4, mesh=mesh)
-        metrics = [trainer.train_step(batch, step) for step in range(2)]
+        metrics = [dict(trainer.train_step(batch, step)) for step in range(2)]
         sharding = trainer.params["discriminator"]["electra"]["embeddings"]["LayerNorm"]["scale"].sharding
         results.append((metrics, trainer.state_arrays(), len(sharding.device_set)))
     (m1, s1, d1), (m2, s2, d2) = results

@@ -12,7 +12,7 @@ from tests.pt.test_distributed import make_batches, make_trainer
 
 dist.init_process_group("gloo")
 trainer = make_trainer(PretrainingTrainer, distributed=True)
-metrics = [trainer.train_step(batch, step) for step, batch in enumerate(make_batches())]
+metrics = [dict(trainer.train_step(batch, step)) for step, batch in enumerate(make_batches())]
 if dist.get_rank() == 0:
     np.savez(sys.argv[1] + ".npz", **trainer.state_arrays())
     with open(sys.argv[1] + ".json", "w", encoding="utf-8") as handle:

@@ -30,7 +30,7 @@ for name, strategy in (("one", None), ("two", tf.distribute.MirroredStrategy(["/
     # As electra.commands.pretrain.make_trainer does: the trainer builds the model in the strategy's scope.
     model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=0)
     trainer = PretrainingTrainer(model, LinearSchedule(1e-3, 1, 10), seed=5, strategy=strategy)
-    metrics = [trainer.train_step(batch, step) for step in range(3)]
+    metrics = [dict(trainer.train_step(batch, step)) for step in range(3)]
     results[name] = (metrics, trainer.state_arrays())
 one, two = results["one"][1], results["two"][1]
 print(json.dumps({"metrics": [results["one"][0], results["two"][0]],

@@ -9,6 +9,7 @@ replaced; loss = generator_weight x MLM + discriminator_weight x RTD.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,12 +49,12 @@ NETWORKS = {"rtd": ("discriminator", "generator"), "mlm": ("mlm",)}
 RTD_DEFAULTS = {"generator_fraction": 0.25, "disc_weight": 50.0}
 
 
-def objective_metrics(objective: str, metrics: dict[str, float]) -> dict[str, float]:
+def objective_metrics(objective: str, metrics: Mapping[str, float]) -> dict[str, float]:
     """A step's metrics (`step_metrics` plus lr, grad_norm) as a run of `objective` logs them:
     all of them for "rtd"; for "mlm", which has no discriminator, the loss and the masked-LM
     accuracy (the trainers fill the generator's fields with the one network's)."""
     if objective == "rtd":
-        return metrics
+        return dict(metrics)
     return {"loss": metrics["loss"], "mlm_accuracy": metrics["generator_accuracy"]} | {
         k: v for k, v in metrics.items() if k not in STEP_METRICS
     }
@@ -147,6 +148,49 @@ def step_metrics(sums) -> dict[str, float]:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = metric_ratios(sums[len(STEP_LOSSES) :])
     return {k: float(v) for k, v in (dict(zip(STEP_LOSSES, sums)) | ratios).items()}
+
+
+class StepMetrics(Mapping):
+    """A step's metrics (`STEP_METRICS`, lr, grad_norm, and `skipped_step` where a trainer
+    reports it), read from the device only when first looked at.
+
+    Every backend's `train_step` returns one: the step's losses, metric counts and gradient
+    norm stay on the device (summed over micro-batches and workers there) until a value is
+    read, so a loop that logs every n-th step moves them to the host, and waits for the
+    device, once per n steps instead of every step.
+
+    Args:
+        fetch: () -> the host values: the three `STEP_LOSSES`, the `METRIC_COUNTS`, then
+            grad_norm (one transfer).
+        lr: the step's learning rate (known on the host).
+        report_skipped: also give `skipped_step`: 1.0 where the gradient norm is not finite
+            (a float16 loss scaler skipped the step), else 0.0.
+    """
+
+    def __init__(self, fetch: Callable[[], list[float]], lr: float, report_skipped: bool = False):
+        self._fetch, self._lr, self._report_skipped = fetch, lr, report_skipped
+        self._values: dict[str, float] | None = None
+
+    def _read(self) -> dict[str, float]:
+        if self._values is None:
+            *sums, grad_norm = self._fetch()
+            self._values = step_metrics(sums) | {"lr": self._lr, "grad_norm": float(grad_norm)}
+            if self._report_skipped:
+                self._values["skipped_step"] = float(not np.isfinite(grad_norm))
+            self._fetch = None  # drop the device buffers
+        return self._values
+
+    def __getitem__(self, key: str) -> float:
+        return self._read()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+    def __repr__(self) -> str:
+        return f"StepMetrics({self._read()!r})"
 
 
 def step_seed(seed: int, step: int, stream: str) -> int:
