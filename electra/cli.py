@@ -53,8 +53,8 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
                    help="count [CLS] and [SEP] in the discriminator's loss, as Google's code and HF do (default: left out, since "
                    "they are never replaced and scoring them empties the [CLS] vector that classifiers read; rtd only)")
     p.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimizer step: the batch runs in N equal "
-                   "parts whose gradients add up (the same step as the whole batch with dropout off; less activation memory in pt; tf and "
-                   "flax still draw the whole batch's Gumbel noise for each part) (default: 1)")
+                   "parts whose gradients add up (the same step as the whole batch with dropout off; each part draws only its rows' "
+                   "Gumbel noise, so less activation memory in every backend) (default: 1)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default=None,
                    help="compute precision: bf16 or fp16 autocast (fp16 with a loss scaler, pt only); parameters, optimizer, "
                    "sampling and losses stay float32 (default: bf16 on a GPU that has it, else fp32)")
