@@ -17,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from conftest import masked_batch, tiny_config  # noqa: E402
 from electra.common.config import generator_config  # noqa: E402
 from electra.common.pretraining.flops import encoder_flops, mlm_step_flops, rtd_step_flops  # noqa: E402
+from electra.common.pretraining.masking import most_predictions  # noqa: E402
 from electra.pt import ElectraModel  # noqa: E402
 from electra.pt.trainer import ElectraPretrainer, MaskedLMPretrainer  # noqa: E402
 
@@ -49,15 +50,18 @@ def test_training_steps():
     disc = config()
     gen = generator_config(disc, 0.5)
     batch = {k: torch.from_numpy(v) for k, v in masked_batch(disc.vocab_size, B, L).items()}
-    predictions = int((batch["mlm_labels"] != -100).sum())
+    # The heads run at B x K prediction slots; with K the most chosen positions of a row (no
+    # rounding up) the count is the formula's at B x K predictions.
+    K = most_predictions(batch["mlm_labels"].numpy())
+    predictions = B * K
     noise = torch.zeros(B, L, disc.vocab_size)
 
     mlm = MaskedLMPretrainer(disc, seed=0)
-    torch_mlm = counted(lambda: mlm(**batch).loss.backward())
+    torch_mlm = counted(lambda: mlm(**batch, max_predictions=K).loss.backward())
     assert mlm_step_flops(disc, B, L, predictions) == torch_mlm + 3 * attention_flops(disc)
 
     rtd = ElectraPretrainer(disc, gen, seed=0)
-    torch_rtd = counted(lambda: rtd(**batch, gumbel_noise=noise).loss.backward())
+    torch_rtd = counted(lambda: rtd(**batch, gumbel_noise=noise, max_predictions=K).loss.backward())
     # Both encoders' attention products are what torch does not count.
     expected = torch_rtd + 3 * (attention_flops(disc) + attention_flops(gen))
     assert rtd_step_flops(disc, gen, B, L, predictions) == expected

@@ -95,18 +95,20 @@ def test_models_use_it_for_every_dropout():
     assert dropouts and all(type(layer) is Dropout for layer in dropouts)
 
 
-def test_prng_uniform_range_moments_and_resolution():
+def test_prng_random_int32_covers_the_range_and_is_the_same_under_xla():
+    """`prng.random_int32` (the dropout masks' bits): uniform over the int32 range, odd sizes
+    included, the same numbers under XLA, other numbers for another seed."""
     from electra.tf import prng
 
-    u = prng.uniform([1001, 999], tf.constant([3, 4], tf.int64)).numpy().ravel()
-    assert u.dtype == np.float32 and u.min() >= 0.0 and u.max() < 1.0
+    x = prng.random_int32([1001, 999], tf.constant([3, 4], tf.int64)).numpy().ravel()
+    assert x.dtype == np.int32 and x.size == 1001 * 999
+    u = (x.astype(np.float64) + 2**31) / 2**32  # in [0, 1)
     assert abs(u.mean() - 0.5) < 5 * math.sqrt(1 / 12 / u.size)
     assert abs(u.var() - 1 / 12) < 0.001
-    np.testing.assert_array_equal(u * 2**24, np.round(u * 2**24))  # steps of 2^-24
-    # The same numbers under XLA, and a different seed gives different numbers.
-    xla = tf.function(lambda seed: prng.uniform([1001, 999], seed), jit_compile=True)
-    np.testing.assert_array_equal(xla(tf.constant([3, 4], tf.int64)).numpy().ravel(), u)
-    assert not np.array_equal(prng.uniform([1001, 999], tf.constant([3, 5], tf.int64)).numpy().ravel(), u)
+    assert x.min() < -(2**30) and x.max() > 2**30
+    xla = tf.function(lambda seed: prng.random_int32([1001, 999], seed), jit_compile=True)
+    np.testing.assert_array_equal(xla(tf.constant([3, 4], tf.int64)).numpy().ravel(), x)
+    assert not np.array_equal(prng.random_int32([1001, 999], tf.constant([3, 5], tf.int64)).numpy().ravel(), x)
 
 
 def test_unknown_dimensions_and_empty_inputs():
