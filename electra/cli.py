@@ -37,12 +37,13 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--corpus", nargs="+", type=Path, help="text files, folders or JSON Lines files (default: the embedded corpus)")
     data.add_argument("--data", type=Path, help="a folder written by `electra prepare-data`: the same batches as its corpus, "
                       "without tokenizing (its vocab.txt is the run's; --vocab, if given, must be the same file)")
-    p.add_argument("--preset", default="tiny", help="model size: tiny, small, base, large (default: tiny)")
+    p.add_argument("--preset", default=None, help="model size: tiny, small, base, large (default: tiny; small when a GPU "
+                   "is visible)")
     p.add_argument("--config", type=Path, help="a discriminator config.json instead of --preset")
     p.add_argument("--generator-fraction", type=float, default=None,
                    help="generator hidden size / discriminator hidden size (default: 0.25; rtd only)")
     p.add_argument("--steps", type=int, default=1200, help="optimizer steps (default: 1200)")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per step (default: 16)")
+    p.add_argument("--batch-size", type=int, default=None, help="sequences per step (default: 16; 128 when a GPU is visible)")
     p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default: 128)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: 5e-4 tiny/small, 2e-4 base/large)")
     p.add_argument("--warmup-steps", type=int, default=None, help="linear warmup steps (default: 10%% of --steps, at most 10000)")

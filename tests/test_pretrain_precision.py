@@ -113,3 +113,32 @@ def test_the_command_records_checks_and_keeps_the_precision(tmp_path, capsys):
     refused = tmp_path / "refused"
     assert cli.main([*common, "--out", str(refused), "--backend", "flax", "--precision", "fp16"]) == 2
     assert "--precision fp16 needs a loss scaler" in capsys.readouterr().err and not refused.exists()
+
+
+def settled(argv: list[str], gpu: tuple[bool, bool], monkeypatch, out, resume: bool = False) -> dict:
+    """The command's settings for `argv` on hardware that `gpu_support` reports as `gpu`."""
+    from electra import cli
+
+    monkeypatch.setattr(pretrain, "gpu_support", lambda backend: gpu)
+    settings = pretrain.run_settings(cli.build_parser().parse_args(["pretrain", *argv]))
+    pretrain.settle_hardware(settings, out, resume, announce=True)
+    return settings
+
+
+def test_defaults_follow_the_hardware_and_a_resumed_run_keeps_its_own(tmp_path, monkeypatch, capsys):
+    """Without --preset, --batch-size and --precision: tiny, 16, fp32 on a CPU; small, 128 and
+    bf16 (said on stdout) where a bfloat16 GPU is visible; the preset's default lr follows.
+    Given options win; --resume continues with the run's own values."""
+    cpu = settled([], (False, False), monkeypatch, tmp_path)
+    assert (cpu["preset"], cpu["batch_size"], cpu["precision"], cpu["lr"]) == ("tiny", 16, "fp32", 5e-4)
+    assert capsys.readouterr().out == ""
+    gpu = settled([], (True, True), monkeypatch, tmp_path)
+    assert (gpu["preset"], gpu["batch_size"], gpu["precision"], gpu["lr"]) == ("small", 128, "bf16", 5e-4)
+    said = capsys.readouterr().out
+    assert "precision: bf16" in said and "defaults for a GPU: --preset small --batch-size 128" in said
+    given = settled(["--preset", "base", "--batch-size", "32", "--precision", "fp32"], (True, True), monkeypatch, tmp_path)
+    assert (given["preset"], given["batch_size"], given["precision"], given["lr"]) == ("base", 32, "fp32", 2e-4)
+    assert "defaults for a GPU" not in capsys.readouterr().out
+    (tmp_path / "run.json").write_text(json.dumps(gpu))  # a run started on the GPU, resumed on a CPU
+    resumed = settled([], (False, False), monkeypatch, tmp_path, resume=True)
+    assert (resumed["preset"], resumed["batch_size"], resumed["precision"]) == ("small", 128, "bf16")

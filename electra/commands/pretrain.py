@@ -70,20 +70,18 @@ def run_settings(args: argparse.Namespace) -> dict[str, Any]:
     settings["data"] = str(Path(args.data).resolve()) if getattr(args, "data", None) else None
     settings["config"] = str(Path(args.config).resolve()) if args.config else None
     settings["vocab"] = str(Path(args.vocab).resolve()) if args.vocab else None
-    if settings["lr"] is None:
-        settings["lr"] = DEFAULT_LR.get(args.preset, 2e-4)
     if settings["warmup_steps"] is None:
         settings["warmup_steps"] = min(10_000, max(1, args.steps // 10))
-    check_precision(settings["backend"], settings["precision"])  # the hardware is asked later (settle_precision)
+    check_precision(settings["backend"], settings["precision"])  # the hardware is asked later (settle_hardware)
     if getattr(args, "prefetch", DEFAULT_PREFETCH) < 0:
         raise ValueError(f"--prefetch must be 0 (off) or more, got {args.prefetch}")
     settings["grad_accum"] = 1 if settings["grad_accum"] is None else settings["grad_accum"]
-    if settings["grad_accum"] < 1 or args.batch_size % settings["grad_accum"]:
+    if settings["grad_accum"] < 1 or (args.batch_size is not None and args.batch_size % settings["grad_accum"]):
         raise ValueError(f"--grad-accum {settings['grad_accum']} must be a positive divisor of --batch-size {args.batch_size} "
                          f"(each step runs the batch as that many micro-batches of equal size)")
     for name in ("steps", "batch_size", "seq_len", "save_every", "eval_batches"):
         value = getattr(args, name)
-        if value < 1:
+        if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if not 0 < args.mask_prob < 1:
         raise ValueError(f"--mask-prob must be in (0, 1), got {args.mask_prob}")
@@ -144,14 +142,32 @@ def resolve_precision(backend: str, requested: str | None, announce: bool = True
 BACKEND_PACKAGES = {"pt": ("torch", "torch"), "tf": ("tensorflow", "tf"), "flax": ("jax", "flax")}
 
 
-def settle_precision(settings: dict[str, Any], out: Path, resume: bool, announce: bool) -> None:
-    """Resolve `settings["precision"]` on the run's hardware, after the workers have started
-    (JAX must not be asked for its devices before `jax.distributed.initialize`). --resume
-    without --precision continues in the precision the run was started with."""
-    requested = settings["precision"]
-    if requested is None and resume and (out / "run.json").is_file():
-        requested = json.loads((out / "run.json").read_text()).get("precision", "fp32")
-    settings["precision"] = resolve_precision(settings["backend"], requested, announce)
+# The defaults of the settings that follow the hardware: (on CPU, with a GPU visible). On a GPU
+# the default run is the paper's ELECTRA-Small shape (small preset, B = 128 of L = 128), which
+# keeps the device busy where tiny at B = 16 would leave it waiting on the host.
+HARDWARE_DEFAULTS = {"preset": ("tiny", "small"), "batch_size": (16, 128)}
+
+
+def settle_hardware(settings: dict[str, Any], out: Path, resume: bool, announce: bool) -> None:
+    """Resolve the settings that depend on the run's hardware, after the workers have started
+    (JAX must not be asked for its devices before `jax.distributed.initialize`): --precision
+    (`resolve_precision`), --preset and --batch-size (`HARDWARE_DEFAULTS`), then the preset's
+    default --lr. --resume continues with the run's own values of those not given. A GPU
+    default is said on stdout when `announce`."""
+    previous = json.loads((out / "run.json").read_text()) if resume and (out / "run.json").is_file() else {}
+    if settings["precision"] is None and previous:
+        settings["precision"] = previous.get("precision", "fp32")  # runs from before --precision were fp32
+    settings["precision"] = resolve_precision(settings["backend"], settings["precision"], announce)
+    chosen = {}
+    for key, (cpu, gpu) in HARDWARE_DEFAULTS.items():
+        if settings[key] is None:
+            settings[key] = previous.get(key) or (gpu if gpu_support(settings["backend"])[0] else cpu)
+            chosen[key] = settings[key]
+    if announce and chosen and not previous and gpu_support(settings["backend"])[0]:
+        given = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in chosen.items())
+        print(f"defaults for a GPU: {given} (a GPU is visible; pass them to choose)", flush=True)
+    if settings["lr"] is None:
+        settings["lr"] = DEFAULT_LR.get(settings["preset"], 2e-4)
 
 
 def check_replicas(settings: dict[str, Any], replicas: int) -> None:
@@ -528,13 +544,13 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     out = Path(args.out)
     overwrite = getattr(args, "overwrite", False)
     check_backend(settings["backend"])
-    base = base_config(settings)
     if settings["data"]:  # pre-tokenized: the same documents, read from memory-mapped shards
         corpus = open_data(settings)
     else:
         corpus = Corpus(settings["corpus"] if settings["corpus"] else [default_corpus()])
     parallel = workers(settings["backend"], getattr(args, "data_parallel", False))
-    settle_precision(settings, out, args.resume, announce=parallel.is_chief)
+    settle_hardware(settings, out, args.resume, announce=parallel.is_chief)
+    base = base_config(settings)  # the preset is known now
     check_replicas(settings, parallel.replicas)
     if parallel.is_chief:
         check_output(out, settings, args.resume, overwrite)
