@@ -188,10 +188,10 @@ class ElectraPretrainer(nn.Module):
         with torch.no_grad():
             V = gen_logits.shape[-1]
             if gumbel_noise is None:
-                noise = slot_noise(noise_key, row_offset, *positions.shape, V, gen_logits.device)
+                sample_noise = slot_noise(noise_key, row_offset, *positions.shape, V, gen_logits.device)
             else:
-                noise = gumbel_noise.to(torch.float32).gather(1, positions[..., None].expand(-1, -1, V))
-            sampled = torch.argmax(gen_logits.float() / self.temperature + noise, dim=-1)  # (B, K)
+                sample_noise = gumbel_noise.to(torch.float32).gather(1, positions[..., None].expand(-1, -1, V))
+            sampled = torch.argmax(gen_logits.float() / self.temperature + sample_noise, dim=-1)  # (B, K)
             sampled = torch.where(valid, sampled.to(input_ids.dtype), input_ids.gather(1, positions))
             sampled_ids = input_ids.scatter(1, positions, sampled)
             replaced = (sampled_ids != input_ids).long()  # (B, L)
