@@ -198,7 +198,9 @@ def test_the_pretraining_forward_and_backward_compile_as_one_graph_equal_to_eage
     graph. `aot_eager` traces forward and backward as inductor does, without a C++ compiler."""
     disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = ElectraPretrainer(disc, generator_config(disc, 0.5), seed=0, unscored_ids=(1,))
-    counter = torch._dynamo.testing.CompileCounterWithBackend("aot_eager")
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    counter = CompileCounterWithBackend("aot_eager")
     compiled = torch.compile(model, fullgraph=True, backend=counter)
     for seed, step in ((5, 1), (6, 2)):
         tensors, args = compile_inputs(disc, seed=seed)
