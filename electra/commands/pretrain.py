@@ -604,7 +604,8 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     # Batches built ahead in a background thread (--prefetch); its state_dict is the position
     # after the last batch consumed, so checkpoints and resume are as without it.
     prefetch = getattr(args, "prefetch", DEFAULT_PREFETCH)
-    feed = Prefetcher(train, depth=prefetch, transform=model_inputs) if prefetch else None
+    # Each batch is also staged for the device there (pinned host memory in pt, device_put in flax).
+    feed = Prefetcher(train, depth=prefetch, transform=lambda batch: trainer.stage(model_inputs(batch))) if prefetch else None
     with open(metrics_file if chief else os.devnull, "a", encoding="utf-8") as log, closing_feed(feed):
         while step < total:
             batch = next(feed) if feed is not None else model_inputs(next(train))

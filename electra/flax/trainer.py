@@ -35,6 +35,7 @@ from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.pretraining import noise, recipe
 from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions, max_predictions_for, slot_count
+from electra.common.pretraining.prefetch import StagedBatch
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.common.weights.layouts import canonical_to_hf_flax, hf_flax_to_canonical
 from electra.flax import losses, prng
@@ -421,6 +422,16 @@ class PretrainingTrainer:
         sharding = NamedSharding(self.mesh, PartitionSpec(self.mesh.axis_names[0]))
         return {k: jax.device_put(v, sharding) for k, v in arrays.items()}
 
+    def stage(self, batch: dict[str, np.ndarray]) -> StagedBatch:
+        """The batch on the device (sharded over the mesh) ahead of its step, where the
+        prefetching thread calls it (`electra pretrain --prefetch`): `jax.device_put` is
+        asynchronous, so the copy overlaps the running step. `train_step` and `evaluate` take it
+        as they take the NumPy batch."""
+        return StagedBatch(batch, self._batch(batch))
+
+    def _on_device(self, batch: dict) -> dict[str, jax.Array]:
+        return batch.device if isinstance(batch, StagedBatch) else self._batch(batch)
+
     def _slots(self, mlm_labels: np.ndarray) -> int:
         """K for this batch: fixed when the trainer knows `max_predictions`, else the batch's own."""
         if self.max_predictions is None:
@@ -480,7 +491,7 @@ class PretrainingTrainer:
             raise ValueError(f"--grad-accum {self.grad_accum} must divide the {rows} rows of the batch into micro-batches "
                              f"that divide by the {devices} device(s)")
         self.params, self.opt_state, values = self._train(
-            self.params, self.opt_state, self._batch(batch), jnp.float32(lr),
+            self.params, self.opt_state, self._on_device(batch), jnp.float32(lr),
             self._noise_key(step, "gumbel"), self._key(step, "dropout"), max_predictions=K,
         )
         return recipe.StepMetrics(lambda: jax.device_get(values).tolist(), lr)  # read from the device when looked at
@@ -498,7 +509,7 @@ class PretrainingTrainer:
         loss, and for replaced-token detection the discriminator's scores and labels for AUC."""
         K = self._slots(batch["mlm_labels"])
         scores, replaced, correct, valid, gen_loss, disc_loss = jax.device_get(
-            self._eval(self.params, self._batch(batch), self._noise_key(step, "eval-gumbel"), max_predictions=K)
+            self._eval(self.params, self._on_device(batch), self._noise_key(step, "eval-gumbel"), max_predictions=K)
         )
         result = {"generator_correct": np.asarray(correct)[np.asarray(valid)], "generator_loss": np.float64(gen_loss)}
         if self.model.objective == "mlm":

@@ -432,8 +432,18 @@ class PretrainingTrainer:
             return slot_count(self.max_predictions, np.shape(mlm_labels)[1])
         return max(1, most_predictions(mlm_labels))
 
-    def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {k: torch.as_tensor(np.asarray(v, dtype=np.int64), device=self.device) for k, v in batch.items()}
+    def stage(self, batch: dict[str, np.ndarray]) -> dict:
+        """The batch made ready for the device, where the prefetching thread calls it (`electra
+        pretrain --prefetch`): on a GPU, int64 tensors in pinned (page-locked) host memory, whose
+        copies in the step are asynchronous; elsewhere the batch as it is. The step reads either."""
+        if self.device.type != "cuda":
+            return batch
+        return {k: torch.from_numpy(np.asarray(v, dtype=np.int64)).pin_memory() for k, v in batch.items()}
+
+    def _tensors(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The batch on the device: NumPy copied, (pinned) host tensors copied without blocking."""
+        return {k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else
+                torch.as_tensor(np.asarray(v, dtype=np.int64), device=self.device) for k, v in batch.items()}
 
     def _shard(self, batch: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], int]:
         """This worker's rows of the global batch and the index of the first."""

@@ -456,6 +456,11 @@ class PretrainingTrainer:
         check_max_predictions(mlm_labels, self.max_predictions)
         return slot_count(self.max_predictions, np.shape(mlm_labels)[1])
 
+    def stage(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The batch as it is (the pt and flax trainers move it toward the device ahead of the
+        step here; this one copies it in `train_step`)."""
+        return batch
+
     def _tensors(self, batch: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
         return {k: tf.constant(np.asarray(batch[k]), tf.int32) for k in _INPUTS}
 

@@ -301,3 +301,23 @@ def test_discriminator_bias_starts_at_the_masking_prior_unless_none():
         return np.asarray(params["discriminator"]["discriminator_predictions"]["dense_prediction"]["bias"]).tolist()
 
     assert bias(0.15) == [np.float32(recipe.prior_logit(0.15))] and bias(None) == [0.0]
+
+
+def test_a_staged_batch_takes_the_numpy_batch_step():
+    """`stage` (the prefetching thread's device_put) gives a batch that `train_step` and
+    `evaluate` take as the NumPy batch: the same metrics and parameters, bit for bit."""
+    from electra.common.pretraining.prefetch import StagedBatch
+
+    disc = tiny_config()
+    batch = make_batch(disc, B=4, L=12, seed=3)
+    trainers = [PretrainingTrainer(ElectraPretrainer(disc, generator_config(disc, 0.5)), LinearSchedule(1e-3, 1, 10), seed=1)
+                for _ in range(2)]
+    staged = trainers[1].stage(batch)
+    assert isinstance(staged, StagedBatch) and all(isinstance(v, jax.Array) for v in staged.device.values())
+    results = [dict(trainers[0].train_step(batch, 0)), dict(trainers[1].train_step(staged, 0))]
+    assert results[0] == results[1]
+    for key, value in trainers[0].state_arrays().items():
+        np.testing.assert_array_equal(trainers[1].state_arrays()[key], value, err_msg=key)
+    evaluated = [trainers[0].evaluate(batch, 1), trainers[1].evaluate(trainers[1].stage(batch), 1)]
+    for key, value in evaluated[0].items():
+        np.testing.assert_array_equal(evaluated[1][key], value, err_msg=key)

@@ -221,3 +221,18 @@ def test_the_pretraining_forward_and_backward_compile_as_one_graph_equal_to_eage
             assert torch.allclose(graph_grads[name], grad, atol=1e-6), name
     assert counter.frame_count == 1  # one graph, compiled once for both batches
 
+
+
+def test_host_tensors_take_the_numpy_batch_step():
+    """The step takes a batch of host tensors (what `stage` pins on a GPU; on a CPU `stage`
+    returns the batch as it is) as it takes NumPy: the same metrics and weights."""
+    disc = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    batch = masked_batch(disc.vocab_size, B=4, L=12, seed=3)
+    trainers = [PretrainingTrainer(ElectraPretrainer(disc, generator_config(disc, 0.5), seed=0), LinearSchedule(1e-3, 1, 10),
+                                   seed=1, device="cpu") for _ in range(2)]
+    assert trainers[0].stage(batch) is batch  # nothing to pin without a GPU
+    tensors = {k: torch.from_numpy(v) for k, v in batch.items()}
+    assert dict(trainers[0].train_step(batch, 0)) == dict(trainers[1].train_step(tensors, 0))
+    states = [trainer.state_arrays() for trainer in trainers]
+    for key, value in states[0].items():
+        np.testing.assert_array_equal(states[1][key], value, err_msg=key)

@@ -22,6 +22,16 @@ from typing import Any
 _DONE = object()  # the source is exhausted (StopIteration)
 
 
+class StagedBatch(dict):
+    """A batch's host arrays (the dict itself, what the step's host-side checks and counts
+    read) plus `device`: the same arrays already given to the device by a trainer's `stage`,
+    in the prefetching thread, ahead of the step that uses them."""
+
+    def __init__(self, host: dict, device: Any):
+        super().__init__(host)
+        self.device = device
+
+
 class Prefetcher:
     """Iterates over `source` (an iterator with `state_dict`/`load_state_dict`, such as
     `PretrainingBatches`), `depth` batches ahead.
