@@ -158,12 +158,13 @@ def settle_hardware(settings: dict[str, Any], out: Path, resume: bool, announce:
     if settings["precision"] is None and previous:
         settings["precision"] = previous.get("precision", "fp32")  # runs from before --precision were fp32
     settings["precision"] = resolve_precision(settings["backend"], settings["precision"], announce)
+    unset = [key for key in HARDWARE_DEFAULTS if settings[key] is None]
+    visible = bool(unset) and not previous and gpu_support(settings["backend"])[0]  # asked once, and only if needed
     chosen = {}
-    for key, (cpu, gpu) in HARDWARE_DEFAULTS.items():
-        if settings[key] is None:
-            settings[key] = previous.get(key) or (gpu if gpu_support(settings["backend"])[0] else cpu)
-            chosen[key] = settings[key]
-    if announce and chosen and not previous and gpu_support(settings["backend"])[0]:
+    for key in unset:
+        settings[key] = previous.get(key) or HARDWARE_DEFAULTS[key][visible]
+        chosen[key] = settings[key]
+    if announce and chosen and visible:
         given = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in chosen.items())
         print(f"defaults for a GPU: {given} (a GPU is visible; pass them to choose)", flush=True)
     if settings["lr"] is None:

@@ -34,7 +34,7 @@ from electra.common import validation
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.pretraining import noise, recipe
-from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions, max_predictions_for, slot_count
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, fixed_slots, max_predictions_for
 from electra.common.pretraining.prefetch import StagedBatch
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.common.weights.layouts import canonical_to_hf_flax, hf_flax_to_canonical
@@ -433,11 +433,8 @@ class PretrainingTrainer:
         return batch.device if isinstance(batch, StagedBatch) else self._batch(batch)
 
     def _slots(self, mlm_labels: np.ndarray) -> int:
-        """K for this batch: fixed when the trainer knows `max_predictions`, else the batch's own."""
-        if self.max_predictions is None:
-            return max_predictions_for(mlm_labels)
-        check_max_predictions(mlm_labels, self.max_predictions)
-        return slot_count(self.max_predictions, np.shape(mlm_labels)[1])
+        """K for this batch (`masking.fixed_slots`: one shape for every step when the trainer knows `max_predictions`)."""
+        return fixed_slots(mlm_labels, self.max_predictions)
 
     def _key(self, step: int, stream: str) -> jax.Array:
         return prng.key(recipe.step_seed(self.seed, step, stream) & 0x7FFFFFFF)

@@ -27,9 +27,9 @@ from electra.common.pretraining.masking import (
     DEFAULT_MASK_PROB,
     IGNORE_INDEX,
     check_max_predictions,
+    fixed_slots,
     max_predictions_for,
     most_predictions,
-    slot_count,
 )
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.pt import losses
@@ -424,12 +424,12 @@ class PretrainingTrainer:
 
     def _slots(self, mlm_labels: np.ndarray) -> int:
         """K for this batch (a batch with a row of more chosen positions than `max_predictions`
-        is refused). Compiled with `max_predictions` known: fixed (its `slot_count`), one shape
-        for every step. Eager: the batch's own row maximum, the least generator-head and noise
-        work (the results do not depend on K)."""
+        is refused). Compiled: `masking.fixed_slots` (one shape for every step when
+        `max_predictions` is known). Eager: the batch's own row maximum, the least
+        generator-head and noise work (the results do not depend on K)."""
+        if self.compiled:
+            return fixed_slots(mlm_labels, self.max_predictions)
         check_max_predictions(mlm_labels, self.max_predictions)
-        if self.compiled and self.max_predictions is not None:
-            return slot_count(self.max_predictions, np.shape(mlm_labels)[1])
         return max(1, most_predictions(mlm_labels))
 
     def stage(self, batch: dict[str, np.ndarray]) -> dict:

@@ -34,7 +34,7 @@ import tensorflow as tf
 from electra.common.config import ElectraConfig
 from electra.common.outputs import ElectraPretrainerOutput
 from electra.common.pretraining import noise, recipe
-from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, check_max_predictions, max_predictions_for, slot_count
+from electra.common.pretraining.masking import DEFAULT_MASK_PROB, IGNORE_INDEX, fixed_slots, max_predictions_for
 from electra.common.pretraining.schedule import CLIP_NORM, LinearSchedule
 from electra.tf import losses
 from electra.tf.optim import ElectraAdamW
@@ -449,12 +449,8 @@ class PretrainingTrainer:
         return {k: tf.split(v, n, axis=0)[i] for k, v in batch.items()}
 
     def _slots(self, mlm_labels: np.ndarray) -> int:
-        """K for this batch: fixed when the trainer knows `max_predictions` (one trace; a batch
-        with more chosen positions in a row is refused), else the batch's own."""
-        if self.max_predictions is None:
-            return max_predictions_for(mlm_labels)
-        check_max_predictions(mlm_labels, self.max_predictions)
-        return slot_count(self.max_predictions, np.shape(mlm_labels)[1])
+        """K for this batch (`masking.fixed_slots`: one shape for every step when the trainer knows `max_predictions`)."""
+        return fixed_slots(mlm_labels, self.max_predictions)
 
     def stage(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The batch as it is (the pt and flax trainers move it toward the device ahead of the

@@ -49,6 +49,16 @@ def max_predictions_for(mlm_labels: np.ndarray) -> int:
     return slot_count(most_predictions(mlm_labels), np.shape(mlm_labels)[1])
 
 
+def fixed_slots(mlm_labels: np.ndarray, max_predictions: int | None) -> int:
+    """K for a batch in a compiled step: `slot_count(max_predictions)`, the same for every
+    batch (a row of more chosen positions is refused), or without a cap the batch's own
+    `max_predictions_for`."""
+    if max_predictions is None:
+        return max_predictions_for(mlm_labels)
+    check_max_predictions(mlm_labels, max_predictions)
+    return slot_count(max_predictions, np.shape(mlm_labels)[1])
+
+
 def check_max_predictions(mlm_labels: np.ndarray, max_predictions: int | None) -> None:
     """Refuse a batch with a row of more chosen positions than a trainer's `max_predictions`."""
     if max_predictions is None:
