@@ -101,6 +101,7 @@ def pretrain(args, out: Path, objective: str, steps: int, vocab: Path | None) ->
         command += ["--corpus", *map(str, args.corpus)]
     if vocab is not None:
         command += ["--vocab", str(vocab)]
+    command += args.pretrain_args.split()
     if objective == "rtd" and args.rtd_args:
         command += args.rtd_args.split()
     if info_file.is_file() and (out / ("discriminator" if objective == "rtd" else "mlm")).is_dir():
@@ -170,6 +171,8 @@ def main() -> None:
     p.add_argument("--pretrain-seed", type=int, default=0)
     p.add_argument("--rtd-args", default="", help='more options of the RTD pretraining, e.g. "--generator-fraction 0.5" '
                    "(the masked-LM arm's FLOPs follow the generator's size)")
+    p.add_argument("--pretrain-args", default="", help='more options of both pretrainings (RTD and masked LM), e.g. '
+                   '"--lr 2e-3" (written with =: --pretrain-args="--lr 2e-3")')
     p.add_argument("--equal", choices=("flops", "steps"), default="flops", help="what the masked-LM arm matches (default: flops)")
     p.add_argument("--seeds", default="0,1,2", help="fine-tuning seeds (default: 0,1,2)")
     p.add_argument("--arms", default=",".join(ARMS))
