@@ -63,6 +63,47 @@ def test_resume_after_a_kill_repeats_the_uninterrupted_run(setup, finished_run, 
             assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-7), (a["step"], key)
 
 
+def test_each_record_averages_the_steps_since_the_previous_record_or_checkpoint(setup, tmp_path, monkeypatch):
+    """At 100 steps a record is written every 2nd step; the checkpoints every 25 end windows
+    too (the record at 26 covers step 26 alone), so a resumed run logs what the uninterrupted one does.
+    Each record's losses and grad_norm are the means of its steps', lr the last step's."""
+    from electra.commands import pretrain as run_module
+
+    original, seen = run_module.make_trainer, {}
+
+    def recording_trainer(*args, **kwargs):
+        trainer = original(*args, **kwargs)
+        step_fn = trainer.train_step
+
+        def train_step(batch, step):
+            metrics = step_fn(batch, step)
+            seen[step + 1] = dict(metrics)  # reads this step's own values; the window adds the device vector
+            return metrics
+
+        trainer.train_step = train_step
+        return trainer
+
+    monkeypatch.setattr(run_module, "make_trainer", recording_trainer)
+    out = tmp_path / "run"
+    assert cli.main([*run_args(setup, out, "pt", 100), "--save-every", "25"]) == 0
+    records = train_records(out)
+    assert [r["step"] for r in records] == list(range(2, 101, 2))
+    ends = sorted({r["step"] for r in records} | {25, 50, 75, 100})
+    for record in records:
+        first = ends[ends.index(record["step"]) - 1] + 1 if ends.index(record["step"]) else 1
+        steps = range(first, record["step"] + 1)
+        assert len(steps) == (1 if record["step"] in (26, 76) else 2)
+        for key in ("loss", "generator_loss", "discriminator_loss", "grad_norm"):
+            assert record[key] == pytest.approx(np.mean([seen[k][key] for k in steps]), rel=1e-5), (record["step"], key)
+        assert record["lr"] == seen[record["step"]]["lr"]
+    assert any(seen[s - 1]["loss"] != seen[s]["loss"] for s in range(2, 101, 2))  # the windows average different steps
+    # Killed at step 30 and resumed from the checkpoint of 25 (not a logged step): the same records.
+    killed = tmp_path / "killed"
+    kill_then_resume(monkeypatch, [*run_args(setup, killed, "pt", 100), "--save-every", "25"], kill_at_step=30, resumes_from=25)
+    for a, b in zip(train_records(killed), records, strict=True):
+        assert a["step"] == b["step"] and a["loss"] == pytest.approx(b["loss"], rel=1e-6), a["step"]
+
+
 def test_outputs_load_in_our_pt_and_in_transformers(finished_run):
     import torch
     import transformers

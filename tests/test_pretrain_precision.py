@@ -67,7 +67,7 @@ def test_fp16_loss_scaler_skips_a_step_with_inf_gradients_and_is_checkpointed():
     hook = weight.register_hook(lambda grad: grad * float("inf"))
     metrics = t.train_step(batch, 0)
     hook.remove()
-    assert not np.isfinite(metrics["grad_norm"]) and metrics["skipped_step"] == 1.0
+    assert not np.isfinite(metrics["grad_norm"]) and metrics["skipped_steps"] == 1.0
     line = pretrain.log_line({"step": 1, **metrics})  # metrics.jsonl stays standard JSON
     assert json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in {line}"))["grad_norm"] is None
     after = t.state_arrays()
@@ -75,7 +75,7 @@ def test_fp16_loss_scaler_skips_a_step_with_inf_gradients_and_is_checkpointed():
         np.testing.assert_array_equal(after[key], value, err_msg=key)  # the step was skipped
     assert t.scaler.get_scale() == 128.0 and after["loss_scale/scale"][0] == 128.0
     metrics = t.train_step(batch, 1)
-    assert np.isfinite(metrics["grad_norm"]) and np.isfinite(metrics["loss"]) and metrics["skipped_step"] == 0.0
+    assert np.isfinite(metrics["grad_norm"]) and np.isfinite(metrics["loss"]) and metrics["skipped_steps"] == 0.0
     moved = t.state_arrays()
     assert any(not np.array_equal(moved[k], v) for k, v in before.items())
     resumed = trainer("pt", "fp16")

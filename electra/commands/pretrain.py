@@ -607,15 +607,17 @@ def run_pretraining(args: argparse.Namespace) -> dict[str, float]:
     prefetch = getattr(args, "prefetch", DEFAULT_PREFETCH)
     # Each batch is also staged for the device there (pinned host memory in pt, device_put in flax).
     feed = Prefetcher(train, depth=prefetch, transform=lambda batch: trainer.stage(model_inputs(batch))) if prefetch else None
+    # Each logged record covers the steps since the previous log or checkpoint (recipe.MetricsWindow).
+    window = recipe.MetricsWindow()
     with open(metrics_file if chief else os.devnull, "a", encoding="utf-8") as log, closing_feed(feed):
         while step < total:
             batch = next(feed) if feed is not None else model_inputs(next(train))
-            step_metrics = trainer.train_step(batch, step)  # on the device until read: only the logged steps' are
+            window.add(trainer.train_step(batch, step))  # summed on the device; read at logged and saved steps
             step += 1
             rate = (step - started_step) * tokens_per_step / (time.perf_counter() - started)
             saving = step % args.save_every == 0 or step == total
             if step % log_every == 0 or saving:
-                metrics = recipe.objective_metrics(objective, step_metrics)
+                metrics = recipe.objective_metrics(objective, window.read())
                 if step % log_every == 0 or step == total:
                     log.write(log_line({"step": step, **metrics, "tokens_per_s": rate}))
                     log.flush()

@@ -491,7 +491,7 @@ class PretrainingTrainer:
             self.params, self.opt_state, self._on_device(batch), jnp.float32(lr),
             self._noise_key(step, "gumbel"), self._key(step, "dropout"), max_predictions=K,
         )
-        return recipe.StepMetrics(lambda: jax.device_get(values).tolist(), lr)  # read from the device when looked at
+        return recipe.StepMetrics(values, lambda v: jax.device_get(v).tolist(), lr)  # read from the device when looked at
 
     def _eval_fn(self, params, batch, noise_key, max_predictions):
         out = self.model.apply(params, **batch, noise_key=noise_key, max_predictions=max_predictions)

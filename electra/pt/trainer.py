@@ -503,10 +503,14 @@ class PretrainingTrainer:
             import torch.distributed as dist
 
             dist.all_reduce(sums)
-        values = torch.cat([sums, grad_norm.reshape(1).float()]).detach()
-        # Read (the step's one transfer to the host) only when a value is looked at; with fp16,
-        # skipped_step is 1.0 where the scaler skipped the step (its gradients were not finite).
-        return recipe.StepMetrics(values.tolist, lr, report_skipped=self.scaler is not None)
+        grad_norm = grad_norm.reshape(1).float()
+        if self.scaler is None:
+            values = torch.cat([sums, grad_norm])
+        else:  # fp16: a last element marks a step the scaler skipped (its gradients were not finite)
+            finite = torch.isfinite(grad_norm)
+            values = torch.cat([sums, torch.where(finite, grad_norm, 0.0), (~finite).float()])
+        # Read (the step's one transfer to the host) only when a value is looked at.
+        return recipe.StepMetrics(values.detach(), torch.Tensor.tolist, lr, report_skipped=self.scaler is not None)
 
     @torch.no_grad()
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:

@@ -475,7 +475,7 @@ class PretrainingTrainer:
         with self.strategy.scope():
             values = self._step(self._tensors(batch), tf.constant(lr, tf.float32), _seed(self.seed, step, "gumbel"),
                                 tf.constant(dropout_seed, tf.int64), K)
-        return recipe.StepMetrics(lambda: values.numpy().tolist(), lr)  # read from the device when looked at
+        return recipe.StepMetrics(values, lambda v: v.numpy().tolist(), lr)  # read from the device when looked at
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, batch: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -150,35 +151,64 @@ def step_metrics(sums) -> dict[str, float]:
     return {k: float(v) for k, v in (dict(zip(STEP_LOSSES, sums)) | ratios).items()}
 
 
+def window_metrics(values, steps: int, lr: float, report_skipped: bool = False) -> dict[str, float]:
+    """The metrics of `steps` consecutive steps from the sum of their device vectors.
+
+    Args:
+        values: host values of the summed vectors: the three `STEP_LOSSES`, the
+            `METRIC_COUNTS`, grad_norm, and with `report_skipped` the number of skipped steps
+            (whose grad_norm element is 0).
+        steps: how many steps were summed.
+        lr: the last step's learning rate.
+        report_skipped: the vectors carry the skipped-step element.
+    Returns:
+        `STEP_METRICS` (losses averaged over the steps, ratios of the counts summed over them:
+        the window's token-weighted accuracies, precision and recall), lr, grad_norm (the mean
+        over the steps not skipped; inf when every step was), and `skipped_steps` with
+        `report_skipped`.
+    """
+    n = len(STEP_LOSSES) + len(METRIC_COUNTS)
+    values = np.asarray(values, np.float64)
+    if values.shape != (n + 1 + report_skipped,) or steps < 1:
+        raise ValueError(f"expected {n + 1 + report_skipped} summed values of at least one step, got shape {values.shape}, {steps} steps")
+    sums = values[:n].copy()
+    sums[: len(STEP_LOSSES)] /= steps
+    skipped = float(values[n + 1]) if report_skipped else 0.0
+    taken = steps - skipped
+    result = step_metrics(sums) | {"lr": lr, "grad_norm": float(values[n] / taken) if taken > 0 else float("inf")}
+    if report_skipped:
+        result["skipped_steps"] = skipped
+    return result
+
+
 class StepMetrics(Mapping):
-    """A step's metrics (`STEP_METRICS`, lr, grad_norm, and `skipped_step` where a trainer
+    """A step's metrics (`STEP_METRICS`, lr, grad_norm, and `skipped_steps` where a trainer
     reports it), read from the device only when first looked at.
 
     Every backend's `train_step` returns one: the step's losses, metric counts and gradient
     norm stay on the device (summed over micro-batches and workers there) until a value is
     read, so a loop that logs every n-th step moves them to the host, and waits for the
-    device, once per n steps instead of every step.
+    device, once per n steps instead of every step. `MetricsWindow` adds steps up on the device.
 
     Args:
-        fetch: () -> the host values: the three `STEP_LOSSES`, the `METRIC_COUNTS`, then
-            grad_norm (one transfer).
+        values: the step's device vector (a torch, TensorFlow or JAX array): the three
+            `STEP_LOSSES`, the `METRIC_COUNTS`, grad_norm, then with `report_skipped` 1.0 where
+            the step was skipped (a float16 loss scaler found its gradients not finite; its
+            grad_norm element is then 0).
+        to_host: values -> a list of floats (one transfer).
         lr: the step's learning rate (known on the host).
-        report_skipped: also give `skipped_step`: 1.0 where the gradient norm is not finite
-            (a float16 loss scaler skipped the step), else 0.0.
+        report_skipped: the vector has the skipped element; `skipped_steps` is 1.0 or 0.0 and
+            a skipped step's grad_norm reads inf.
     """
 
-    def __init__(self, fetch: Callable[[], list[float]], lr: float, report_skipped: bool = False):
-        self._fetch, self._lr, self._report_skipped = fetch, lr, report_skipped
-        self._values: dict[str, float] | None = None
+    def __init__(self, values, to_host: Callable[[Any], list[float]], lr: float, report_skipped: bool = False):
+        self.values, self.to_host, self.lr, self.report_skipped = values, to_host, lr, report_skipped
+        self._read_values: dict[str, float] | None = None
 
     def _read(self) -> dict[str, float]:
-        if self._values is None:
-            *sums, grad_norm = self._fetch()
-            self._values = step_metrics(sums) | {"lr": self._lr, "grad_norm": float(grad_norm)}
-            if self._report_skipped:
-                self._values["skipped_step"] = float(not np.isfinite(grad_norm))
-            self._fetch = None  # drop the device buffers
-        return self._values
+        if self._read_values is None:
+            self._read_values = window_metrics(self.to_host(self.values), 1, self.lr, self.report_skipped)
+        return self._read_values
 
     def __getitem__(self, key: str) -> float:
         return self._read()[key]
@@ -191,6 +221,38 @@ class StepMetrics(Mapping):
 
     def __repr__(self) -> str:
         return f"StepMetrics({self._read()!r})"
+
+
+class MetricsWindow:
+    """The metrics of the steps since the last `read`, accumulated on the device.
+
+    `add` sums each step's device vector into the window's (an asynchronous device add,
+    no transfer); `read` moves the sum to the host once and starts a new window. What
+    `electra pretrain` logs at step n is the window of the steps since its previous log or
+    checkpoint: losses averaged, accuracies / precision / recall over all their tokens, grad_norm
+    averaged, lr of step n. Windows end at every checkpoint, so a resumed run logs what the
+    uninterrupted one did.
+    """
+
+    def __init__(self):
+        self._total, self._steps, self._last = None, 0, None
+
+    def add(self, metrics: StepMetrics) -> None:
+        self._total = metrics.values if self._total is None else self._total + metrics.values
+        self._steps += 1
+        self._last = metrics
+
+    def __len__(self) -> int:
+        return self._steps
+
+    def read(self) -> dict[str, float]:
+        """The window's metrics (`window_metrics`); the window is then empty."""
+        if not self._steps:
+            raise ValueError("no step was added since the last read")
+        last = self._last
+        result = window_metrics(last.to_host(self._total), self._steps, last.lr, last.report_skipped)
+        self._total, self._steps, self._last = None, 0, None
+        return result
 
 
 def step_seed(seed: int, step: int, stream: str) -> int:
