@@ -168,6 +168,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=1200, help="replaced-token-detection steps (default: the default run's 1200)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--corpus-from-train", action="store_true", help="pretrain on the training split's sentences (their "
+                   "text, no labels; never the validation or test text): task-adaptive pretraining, in place of --corpus")
     p.add_argument("--pretrain-seed", type=int, default=0)
     p.add_argument("--rtd-args", default="", help='more options of the RTD pretraining, e.g. "--generator-fraction 0.5" '
                    "(the masked-LM arm's FLOPs follow the generator's size)")
@@ -188,6 +190,13 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     arms = args.arms.split(",")
     split = write_split(work)
+    if args.corpus_from_train:
+        if args.corpus:
+            sys.exit("--corpus-from-train pretrains on the training split's sentences: leave out --corpus")
+        with split["train"].open(encoding="utf-8", newline="") as f:  # the training sentences only, one per line
+            text = "".join(row["text"].replace("\n", " ") + "\n" for row in csv.DictReader(f))
+        (work / "data" / "train-text.txt").write_text(text, encoding="utf-8")
+        args.corpus = [work / "data" / "train-text.txt"]
 
     rtd = pretrain(args, work / "rtd", "rtd", args.steps, None)
     disc = ElectraConfig.from_pretrained(work / "rtd" / "discriminator")
@@ -217,7 +226,8 @@ def main() -> None:
         f"`electra finetune` defaults but --max-length {args.max_length}"
         + "".join(f", {flag} {value}" for flag, value in (("--epochs", args.epochs), ("--lr", args.lr)) if value is not None)
         + f", fine-tuning seeds {args.seeds}. Pretraining: --preset {args.preset}, batch {args.batch_size} x {args.seq_len}, "
-        f"{'the embedded corpus' if not args.corpus else ', '.join(p.name for p in args.corpus)}, backend {args.backend}, "
+        f"{'the embedded corpus' if not args.corpus else ', '.join(p.name for p in args.corpus)}"
+        f"{' (the training split' + chr(39) + 's sentences)' if args.corpus_from_train else ''}, backend {args.backend}, "
         f"masked-LM arm at equal {args.equal}.",
         "",
         "| arm | pretraining steps | pretraining TFLOP | pretraining wall s | held-out pretraining metric | test accuracy per seed | test accuracy mean ± sd |",
