@@ -61,6 +61,7 @@ def test_step_metrics_are_read_once_and_only_when_looked_at():
     assert recipe.objective_metrics("rtd", metrics) == dict(metrics)
     assert recipe.objective_metrics("mlm", metrics) == {"loss": 10.0, "mlm_accuracy": 0.5, "lr": 1e-3, "grad_norm": 0.5}
     assert reads == [1]  # one transfer, however many reads
+    assert list(metrics.values()) == [metrics[k] for k in metrics]  # a Mapping's values(), not the device vector
     skipped = recipe.StepMetrics(np.asarray(values[:-1] + [0.0, 1.0]), to_host, lr=0.0, report_skipped=True)
     assert skipped["skipped_steps"] == 1.0 and math.isinf(skipped["grad_norm"])
     taken = recipe.StepMetrics(np.asarray(values + [0.0]), to_host, lr=0.0, report_skipped=True)

@@ -202,12 +202,12 @@ class StepMetrics(Mapping):
     """
 
     def __init__(self, values, to_host: Callable[[Any], list[float]], lr: float, report_skipped: bool = False):
-        self.values, self.to_host, self.lr, self.report_skipped = values, to_host, lr, report_skipped
+        self.device_values, self.to_host, self.lr, self.report_skipped = values, to_host, lr, report_skipped
         self._read_values: dict[str, float] | None = None
 
     def _read(self) -> dict[str, float]:
         if self._read_values is None:
-            self._read_values = window_metrics(self.to_host(self.values), 1, self.lr, self.report_skipped)
+            self._read_values = window_metrics(self.to_host(self.device_values), 1, self.lr, self.report_skipped)
         return self._read_values
 
     def __getitem__(self, key: str) -> float:
@@ -238,7 +238,7 @@ class MetricsWindow:
         self._total, self._steps, self._last = None, 0, None
 
     def add(self, metrics: StepMetrics) -> None:
-        self._total = metrics.values if self._total is None else self._total + metrics.values
+        self._total = metrics.device_values if self._total is None else self._total + metrics.device_values
         self._steps += 1
         self._last = metrics
 
