@@ -193,8 +193,11 @@ def main() -> None:
     if args.corpus_from_train:
         if args.corpus:
             sys.exit("--corpus-from-train pretrains on the training split's sentences: leave out --corpus")
-        with split["train"].open(encoding="utf-8", newline="") as f:  # the training sentences only, one per line
-            text = "".join(row["text"].replace("\n", " ") + "\n" for row in csv.DictReader(f))
+        with split["train"].open(encoding="utf-8", newline="") as f:  # the training sentences only
+            sentences = [row["text"].replace("\n", " ") for row in csv.DictReader(f)]
+        # One sentence per line, a blank line after every 20: documents of 20 sentences, one in
+        # 20 of them held out by `electra pretrain`.
+        text = "".join(s + "\n" + ("\n" if i % 20 == 19 else "") for i, s in enumerate(sentences))
         (work / "data" / "train-text.txt").write_text(text, encoding="utf-8")
         args.corpus = [work / "data" / "train-text.txt"]
 
