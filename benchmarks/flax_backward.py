@@ -18,6 +18,10 @@ The variants below each change one suspect of the generator / sampling path's ba
   rows (jax issue 38806: GPU scatter-add into a small array up to ~2000x slower in jaxlib
   0.10.2-0.11.0; the generator and the discriminator each have one).
 - `one-hot-all`: the three together.
+- `f32-lookups`: every embedding lookup gathers from the float32 table and casts after, so
+  its gradient is a float32 scatter-add (with `--precision bf16`, `nn.Embed` gathers from a
+  bfloat16 copy and scatter-adds in bfloat16, which XLA:GPU does with compare-and-swap loops
+  under contention, jax issue 26371).
 - `forward`: the loss only, no gradient.
 
 Each variant is a separate `jax.jit`; the time is the median of `--steps` calls after one
@@ -44,7 +48,8 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-VARIANTS = ("forward", "as-is", "no-dropout", "generator-frozen", "one-hot-loss", "one-hot-slots", "one-hot-types", "one-hot-all")
+VARIANTS = ("forward", "as-is", "no-dropout", "generator-frozen", "one-hot-loss", "one-hot-slots", "one-hot-types", "one-hot-all",
+            "f32-lookups")
 
 
 GENERATOR_FRACTION = {"tiny": 0.25, "small": 0.25, "base": 1 / 3, "large": 1 / 4}
@@ -97,16 +102,19 @@ class OneHotSlots:
 
 class OneHotSmallTables:
     """Stands in for `jax.numpy` inside flax.linen.linear (`nn.Embed`): `take` from a table of
-    at most 16 rows becomes a one-hot sum (exact: every product is by 0 or 1)."""
+    at most 16 rows becomes a one-hot sum (exact: every product is by 0 or 1); with
+    `float32`, every `take` gathers from the table in float32 and casts the rows back."""
 
-    def __init__(self, jnp):
-        self._jnp = jnp
+    def __init__(self, jnp, float32: bool = False):
+        self._jnp, self.float32 = jnp, float32
 
     def __getattr__(self, name):
         return getattr(self._jnp, name)
 
     def take(self, table, indices, axis=None, **kwargs):
         jnp = self._jnp
+        if self.float32:
+            return jnp.take(table.astype(jnp.float32), indices, axis=axis, **kwargs).astype(table.dtype)
         if axis == 0 and table.ndim == 2 and table.shape[0] <= 16:
             import jax
 
@@ -128,8 +136,8 @@ def variant_patches(name: str):
         losses.cross_entropy = one_hot_cross_entropy
     if name in ("one-hot-slots", "one-hot-all"):
         flax_trainer.jnp = OneHotSlots(saved[1])
-    if name in ("one-hot-types", "one-hot-all"):
-        linear.jnp = OneHotSmallTables(saved[2])
+    if name in ("one-hot-types", "one-hot-all", "f32-lookups"):
+        linear.jnp = OneHotSmallTables(saved[2], float32=name == "f32-lookups")
     try:
         yield
     finally:
@@ -200,7 +208,7 @@ def main() -> None:
         # The one-hot variants compute the same gradient (up to summation order); the others differ by design.
         if name == "as-is":
             reference = result
-        comparable = reference is not None and name.startswith("one-hot")
+        comparable = reference is not None and (name.startswith("one-hot") or name == "f32-lookups")
         difference = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree_util.tree_leaves(result),
                                                                           jax.tree_util.tree_leaves(reference))) if comparable else None
         lines.append(f"| {name} | {first:.1f} | {ms:.1f} | {'' if difference is None else f'{difference:.1e}'} |")
