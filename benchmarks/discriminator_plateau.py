@@ -34,15 +34,6 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U; no ties among float scores in practice)."""
-    ranks = np.empty(len(scores))
-    ranks[np.argsort(scores)] = np.arange(1, len(scores) + 1)
-    positive = labels == 1
-    n_pos, n_neg = positive.sum(), (~positive).sum()
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", type=Path, default=Path("runs/rtd-vs-mlm"), help="benchmarks/rtd_vs_mlm.py's work folder (its split)")
@@ -61,8 +52,9 @@ def main() -> None:
 
     from electra.common.config import ElectraConfig
     from electra.common.pretraining.masking import DEFAULT_MASK_PROB
+    from electra.common.pretraining.metrics import roc_auc
     from electra.common.pretraining.recipe import prior_logit
-    from electra.common.pretraining.schedule import LinearSchedule
+    from electra.common.pretraining.schedule import LinearSchedule, decays
     from electra.common.tokenizers.fast import ElectraTokenizerFast
     from electra.pt import ElectraForPreTraining
 
@@ -96,8 +88,8 @@ def main() -> None:
     model = ElectraForPreTraining(config)
     with torch.no_grad():
         model.discriminator_predictions.dense_prediction.bias.fill_(prior_logit(DEFAULT_MASK_PROB))
-    decay = [p for n, p in model.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
-    rest = [p for n, p in model.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
+    decay = [p for n, p in model.named_parameters() if decays(n)]  # not LayerNorm or biases
+    rest = [p for n, p in model.named_parameters() if not decays(n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}], lr=args.lr)
     schedule = LinearSchedule(args.lr, max(1, args.steps // 10), args.steps)
     rng = np.random.default_rng(args.seed)
@@ -119,7 +111,7 @@ def main() -> None:
             with torch.no_grad():
                 scores = model(torch.from_numpy(held_x)).logits[:, 1:-1].flatten().numpy()
             model.train()
-            print(f"step {step + 1}: loss {loss.item():.4f}, held-out AUC {auc(scores, held_y[:, 1:-1].flatten()):.3f}", flush=True)
+            print(f"step {step + 1}: loss {loss.item():.4f}, held-out AUC {roc_auc(scores, held_y[:, 1:-1].flatten()):.3f}", flush=True)
 
 
 if __name__ == "__main__":

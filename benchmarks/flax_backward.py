@@ -52,9 +52,6 @@ VARIANTS = ("forward", "as-is", "no-dropout", "generator-frozen", "one-hot-loss"
             "f32-lookups")
 
 
-GENERATOR_FRACTION = {"tiny": 0.25, "small": 0.25, "base": 1 / 3, "large": 1 / 4}
-
-
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="small")
@@ -160,10 +157,10 @@ def main() -> None:
 
     spec = importlib.util.spec_from_file_location("pretraining_gpu", Path(__file__).with_name("pretraining_gpu.py"))
     gpu_benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_benchmark)  # for its masked_batches (the batches electra pretrain feeds)
+    spec.loader.exec_module(gpu_benchmark)  # its masked_batches (the batches electra pretrain feeds) and generator sizes
 
     disc = ElectraConfig.preset(args.preset)
-    gen = generator_config(disc, GENERATOR_FRACTION[args.preset])
+    gen = generator_config(disc, gpu_benchmark.GENERATOR_FRACTION[args.preset])
     pretrainer = flax_trainer.ElectraPretrainer(disc, gen, seed=0, precision=args.precision, unscored_ids=(101, 102))
     batch = {k: jnp.asarray(v, jnp.int32) for k, v in gpu_benchmark.masked_batches(disc, 1, args.batch_size, args.seq_len)[0].items()}
     K = default_max_predictions(0.15, args.seq_len)
@@ -185,7 +182,7 @@ def main() -> None:
     device = jax.devices()[0]
     lines = [
         f"Date: {datetime.date.today()}; device: {device.device_kind} ({device.platform}); jax {jax.__version__}; "
-        f"preset {args.preset} (generator {GENERATOR_FRACTION[args.preset]:.2f}), precision {args.precision}, "
+        f"preset {args.preset} (generator {gpu_benchmark.GENERATOR_FRACTION[args.preset]:.2f}), precision {args.precision}, "
         f"B={args.batch_size}, L={args.seq_len}, K={K}; median of {args.steps} calls after the compiling one",
         "",
         "| variant | first call (compile) s | ms per call | max abs difference from as-is |",

@@ -224,13 +224,15 @@ def main() -> None:
             print(f"{arm} seed {seed}: test accuracy {result['test']['accuracy']:.4f} "
                   f"(validation {result['validation']['accuracy']:.4f}, {result['seconds']:.0f} s)", flush=True)
 
+    corpus_name = "the embedded corpus" if not args.corpus else ", ".join(p.name for p in args.corpus)
+    if args.corpus_from_train:
+        corpus_name += " (the training split's sentences)"
     lines = [
         f"Rotten Tomatoes fresh/rotten ({', '.join(f'{len(split[k].read_text().splitlines()) - 1:,} {k}' for k in split)}), "
         f"`electra finetune` defaults but --max-length {args.max_length}"
         + "".join(f", {flag} {value}" for flag, value in (("--epochs", args.epochs), ("--lr", args.lr)) if value is not None)
         + f", fine-tuning seeds {args.seeds}. Pretraining: --preset {args.preset}, batch {args.batch_size} x {args.seq_len}, "
-        f"{'the embedded corpus' if not args.corpus else ', '.join(p.name for p in args.corpus)}"
-        f"{' (the training split' + chr(39) + 's sentences)' if args.corpus_from_train else ''}, backend {args.backend}, "
+        f"{corpus_name}, backend {args.backend}, "
         f"masked-LM arm at equal {args.equal}.",
         "",
         "| arm | pretraining steps | pretraining TFLOP | pretraining wall s | held-out pretraining metric | test accuracy per seed | test accuracy mean ± sd |",

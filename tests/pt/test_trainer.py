@@ -222,7 +222,6 @@ def test_the_pretraining_forward_and_backward_compile_as_one_graph_equal_to_eage
     assert counter.frame_count == 1  # one graph, compiled once for both batches
 
 
-
 def test_host_tensors_take_the_numpy_batch_step():
     """The step takes a batch of host tensors (what `stage` pins on a GPU; on a CPU `stage`
     returns the batch as it is) as it takes NumPy: the same metrics and weights."""
